@@ -1,1 +1,80 @@
-fn main() {}
+//! The `switchboard` command: serve, and the tools around serving.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "OpenAI-compatible multi-LoRA inference server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the model over an OpenAI-compatible HTTP API (the default command).
+    Serve,
+    /// Work with LoRA adapters.
+    Adapter {
+        #[command(subcommand)]
+        command: AdapterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdapterCommand {
+    /// Fuse a PEFT LoRA adapter into its base and write a normal Hugging Face checkpoint.
+    Merge {
+        /// Base checkpoint directory (config.json + safetensors).
+        #[arg(long)]
+        base: PathBuf,
+        /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
+        #[arg(long)]
+        adapter: PathBuf,
+        /// Output directory; must not exist or be empty.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            anyhow::bail!(
+                "the HTTP server is not built yet; so far switchboard ships the model crate \
+                 (`cargo test --workspace`) and `switchboard adapter merge`"
+            )
+        }
+        Command::Adapter {
+            command: AdapterCommand::Merge { base, adapter, out },
+        } => {
+            let report =
+                switchboard_model::merge_adapter(&base, &adapter, &out).with_context(|| {
+                    format!("merging {} into {}", adapter.display(), base.display())
+                })?;
+            println!(
+                "merged {} modules of {} into {} ({} tensors, copied {})",
+                report.merged_modules,
+                adapter.display(),
+                out.display(),
+                report.tensors,
+                report.copied_files.join(", ")
+            );
+            Ok(())
+        }
+    }
+}

@@ -26,6 +26,7 @@ mod kv_cache;
 mod lora;
 mod merge;
 mod qwen2;
+mod small_batch;
 
 pub use adapter::{AdapterConfig, LoraAdapter, TargetModules};
 pub use checkpoint::{check_safetensors, find_weight_files, Checkpoint};

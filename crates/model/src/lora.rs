@@ -5,10 +5,12 @@
 
 use std::ops::Range;
 
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 
 use crate::adapter::LoraAdapter;
 use crate::error::Result;
+use crate::qwen2::ForwardMode;
+use crate::small_batch;
 
 /// The seven projections of a Qwen2 decoder layer that LoRA can target, named as in
 /// Hugging Face (`q_proj`, ..., `down_proj`).
@@ -134,12 +136,24 @@ impl LoraLinear {
     }
 
     /// `x W^T + b`, plus each run's LoRA delta on its own rows. `xs: [n, in]` -> `[n, out]`.
-    pub fn forward(&self, xs: &Tensor, runs: &[AdapterRun<'_>]) -> Result<Tensor> {
-        let ys = self.base.forward(xs)?;
+    pub fn forward(
+        &self,
+        xs: &Tensor,
+        runs: &[AdapterRun<'_>],
+        mode: ForwardMode,
+    ) -> Result<Tensor> {
         let pairs: Vec<(Range<usize>, &LoraPair)> = runs
             .iter()
             .filter_map(|run| Some((run.rows.clone(), run.adapter.pair(self.layer, self.proj)?)))
             .collect();
+        let weight = self.base.weight();
+        if mode == ForwardMode::Inference
+            && small_batch::applies(xs, weight)
+            && pairs.iter().all(|(_, p)| p.a.dtype() == DType::F32)
+        {
+            return small_batch::linear(xs, weight, self.base.bias(), &pairs);
+        }
+        let ys = self.base.forward(xs)?;
         if pairs.is_empty() {
             return Ok(ys);
         }

@@ -14,6 +14,7 @@ use crate::config::Qwen2Config;
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
 use crate::lora::{AdapterRun, LoraLinear, Proj};
+use crate::small_batch;
 
 /// Which kernels a forward pass uses. Both compute the same function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -184,18 +185,20 @@ impl Attention {
     ) -> Result<Tensor> {
         let (n, _) = xs.dims2()?;
         let runs = &batch.runs;
-        let q = self
-            .q_proj
-            .forward(xs, runs)?
-            .reshape((n, self.n_heads, self.head_dim))?;
-        let k = self
-            .k_proj
-            .forward(xs, runs)?
-            .reshape((n, self.n_kv_heads, self.head_dim))?;
-        let v = self
-            .v_proj
-            .forward(xs, runs)?
-            .reshape((n, self.n_kv_heads, self.head_dim))?;
+        let q =
+            self.q_proj
+                .forward(xs, runs, batch.mode)?
+                .reshape((n, self.n_heads, self.head_dim))?;
+        let k = self.k_proj.forward(xs, runs, batch.mode)?.reshape((
+            n,
+            self.n_kv_heads,
+            self.head_dim,
+        ))?;
+        let v = self.v_proj.forward(xs, runs, batch.mode)?.reshape((
+            n,
+            self.n_kv_heads,
+            self.head_dim,
+        ))?;
         let q = rope.apply(&q, &batch.positions, batch.mode)?;
         let k = rope.apply(&k, &batch.positions, batch.mode)?;
 
@@ -220,7 +223,7 @@ impl Attention {
         }
         let fused = batch.mode == ForwardMode::Inference;
         let attn = causal_attention(&q, &seqs, fused)?; // [n, heads * head_dim]
-        self.o_proj.forward(&attn, runs)
+        self.o_proj.forward(&attn, runs, batch.mode)
     }
 }
 
@@ -245,10 +248,10 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, xs: &Tensor, runs: &[AdapterRun]) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(xs, runs)?.silu()?;
-        let up = self.up_proj.forward(xs, runs)?;
-        self.down_proj.forward(&(gate * up)?, runs)
+    fn forward(&self, xs: &Tensor, runs: &[AdapterRun], mode: ForwardMode) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(xs, runs, mode)?.silu()?;
+        let up = self.up_proj.forward(xs, runs, mode)?;
+        self.down_proj.forward(&(gate * up)?, runs, mode)
     }
 }
 
@@ -423,7 +426,7 @@ impl Qwen2 {
                 .forward(&h, l, &self.rotary, &mut caches, &layout)?;
             let xs_mid = (residual + h)?;
             let h = layer.post_attention_layernorm.forward(&xs_mid, mode)?;
-            let h = layer.mlp.forward(&h, &layout.runs)?;
+            let h = layer.mlp.forward(&h, &layout.runs, mode)?;
             xs = (xs_mid + h)?;
         }
 
@@ -445,7 +448,12 @@ impl Qwen2 {
             xs.index_select(&Tensor::from_vec(wanted_rows, n_wanted, &self.device)?, 0)?
         };
         let normed = self.norm.forward(&selected, mode)?;
-        let logits = normed.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)?; // [n_wanted, vocab]
+        let logits =
+            if mode == ForwardMode::Inference && small_batch::applies(&normed, &self.lm_head) {
+                small_batch::linear(&normed, &self.lm_head, None, &[])?
+            } else {
+                normed.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)?
+            }; // [n_wanted, vocab]
         slices
             .into_iter()
             .map(|(start, len)| Ok(logits.narrow(0, start, len)?))

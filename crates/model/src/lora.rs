@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use candle_core::{DType, Module, Tensor};
+use candle_core::{Module, Tensor};
 
 use crate::adapter::LoraAdapter;
 use crate::error::Result;
@@ -101,9 +101,9 @@ impl LoraPair {
 
     /// `scale * (x A^T) B^T` for `x: [n, in]`.
     pub fn delta(&self, xs: &Tensor) -> Result<Tensor> {
-        let down = xs.matmul(&self.a.t()?)?; // [n, r]
-        let up = down.matmul(&self.b.t()?)?; // [n, out]
-        Ok((up * self.scale)?)
+        // Scaling the narrow [n, r] intermediate is cheaper than scaling the [n, out] result.
+        let down = (xs.matmul(&self.a.t()?)? * self.scale)?; // [n, r]
+        Ok(down.matmul(&self.b.t()?)?) // [n, out]
     }
 
     /// `scale * B A`, the dense weight delta of shape `[out, in]`, used to merge.
@@ -149,12 +149,16 @@ impl LoraLinear {
         let weight = self.base.weight();
         if mode == ForwardMode::Inference
             && small_batch::applies(xs, weight)
-            && pairs.iter().all(|(_, p)| p.a.dtype() == DType::F32)
+            && pairs.iter().all(|(_, p)| small_batch::pair_is_f32(p))
         {
             return small_batch::linear(xs, weight, self.base.bias(), &pairs);
         }
         let ys = self.base.forward(xs)?;
         if pairs.is_empty() {
+            return Ok(ys);
+        }
+        if mode == ForwardMode::Inference && small_batch::applies_in_place(&ys, &pairs) {
+            small_batch::add_lora_in_place(&ys, xs, &pairs)?;
             return Ok(ys);
         }
         let (n_rows, out) = ys.dims2()?;

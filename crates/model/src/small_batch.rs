@@ -28,6 +28,21 @@ pub(crate) fn applies(xs: &Tensor, weight: &Tensor) -> bool {
         && xs.dims().first().is_some_and(|&m| m <= MAX_ROWS)
 }
 
+/// Whether a pair's tensors are CPU f32 (what the kernels read).
+pub(crate) fn pair_is_f32(pair: &LoraPair) -> bool {
+    [&pair.a, &pair.b]
+        .iter()
+        .all(|t| t.dtype() == candle_core::DType::F32 && matches!(t.device(), Device::Cpu))
+}
+
+/// Whether [`add_lora_in_place`] can update `ys` (CPU f32) with these pairs.
+pub(crate) fn applies_in_place(ys: &Tensor, pairs: &[(Range<usize>, &LoraPair)]) -> bool {
+    matches!(ys.device(), Device::Cpu)
+        && ys.dtype() == candle_core::DType::F32
+        && ys.is_contiguous()
+        && pairs.iter().all(|(_, p)| pair_is_f32(p))
+}
+
 fn f32_data<'a>(storage: &'a Storage, t: &Tensor) -> Result<&'a [f32]> {
     let layout = t.layout();
     if !layout.is_contiguous() {
@@ -71,26 +86,6 @@ pub(crate) fn linear(
         _ => None,
     };
 
-    // Each run's down-projection x Aᵀ ([rows, r]) is tiny: compute it up front.
-    let mut lora = Vec::with_capacity(runs.len());
-    let mut stores = Vec::with_capacity(runs.len());
-    for (_, pair) in runs {
-        stores.push((pair.a.storage_and_layout().0, pair.b.storage_and_layout().0));
-    }
-    for ((rows, pair), (a_store, b_store)) in runs.iter().zip(&stores) {
-        let a = f32_data(a_store, &pair.a)?;
-        let b = f32_data(b_store, &pair.b)?;
-        let r = pair.rank();
-        let mut down = vec![0f32; rows.len() * r];
-        for (i, row) in rows.clone().enumerate() {
-            let x_row = &x[row * k..(row + 1) * k];
-            for j in 0..r {
-                down[i * r + j] = dot(x_row, &a[j * k..(j + 1) * k]);
-            }
-        }
-        lora.push((rows.clone(), down, b, r, pair.scale as f32));
-    }
-
     // Output transposed, [n, m], so each task owns a contiguous slice.
     let mut out_t = vec![0f32; n * m];
     out_t
@@ -100,27 +95,205 @@ pub(crate) fn linear(
             let first = task * ROWS_PER_TASK;
             for (local, out_j) in chunk.chunks_mut(m).enumerate() {
                 let j = first + local;
-                let w_row = &w[j * k..(j + 1) * k];
-                dot_rows(w_row, x, k, out_j);
+                dot_rows(&w[j * k..(j + 1) * k], x, k, out_j);
                 if let Some(bias) = bias {
                     out_j.iter_mut().for_each(|o| *o += bias[j]);
                 }
-                for (rows, down, b, r, scale) in &lora {
-                    let b_row = &b[j * r..(j + 1) * r];
-                    for (i, row) in rows.clone().enumerate() {
-                        out_j[row] += scale * dot(&down[i * r..(i + 1) * r], b_row);
-                    }
-                }
             }
         });
-    drop((x_store, w_store, bias_store, stores));
-
-    let out = if m == 1 {
+    let mut out = if m == 1 {
         out_t
     } else {
         transpose(&out_t, n, m)
     };
+
+    let downs = runs
+        .iter()
+        .map(|(rows, pair)| down_projection(x, k, rows.clone(), pair))
+        .collect::<Result<Vec<_>>>()?;
+    let b_stores: Vec<_> = runs
+        .iter()
+        .map(|(_, p)| p.b.storage_and_layout().0)
+        .collect();
+    let mut ups = Vec::with_capacity(runs.len());
+    for (((rows, pair), down), store) in runs.iter().zip(&downs).zip(&b_stores) {
+        ups.push(UpRun {
+            rows: rows.clone(),
+            down,
+            rank: pair.rank(),
+            b: f32_data(store, &pair.b)?,
+        });
+    }
+    add_lora_up(&mut out, n, &ups);
+    drop((x_store, w_store, bias_store));
     Ok(Tensor::from_vec(out, (m, n), &Device::Cpu)?)
+}
+
+/// Adds every run's LoRA delta in place to `ys` (`[m, n]`, contiguous CPU f32, e.g. fresh from
+/// candle's GEMM): no zero padding, concatenation or extra full-size tensor.
+pub(crate) fn add_lora_in_place(
+    ys: &Tensor,
+    xs: &Tensor,
+    runs: &[(Range<usize>, &LoraPair)],
+) -> Result<()> {
+    let xs = xs.contiguous()?;
+    let (_, k) = xs.dims2()?;
+    let downs = {
+        let (x_store, _) = xs.storage_and_layout();
+        let x = f32_data(&x_store, &xs)?;
+        runs.iter()
+            .map(|(rows, pair)| down_projection(x, k, rows.clone(), pair))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let op = LoraUpInPlace {
+        runs: runs
+            .iter()
+            .zip(downs)
+            .map(|((rows, pair), down)| (rows.clone(), down, pair.b.clone()))
+            .collect(),
+    };
+    ys.inplace_op1(&op)?;
+    Ok(())
+}
+
+struct LoraUpInPlace {
+    runs: Vec<(Range<usize>, Vec<f32>, Tensor)>,
+}
+
+impl candle_core::InplaceOp1 for LoraUpInPlace {
+    fn name(&self) -> &'static str {
+        "lora-up-in-place"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &mut candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("lora-up-in-place: f32 only");
+        };
+        let &[_, n] = layout.dims() else {
+            candle_core::bail!(
+                "lora-up-in-place: expects a matrix, got {:?}",
+                layout.dims()
+            );
+        };
+        if !layout.is_contiguous() {
+            candle_core::bail!("lora-up-in-place: output must be contiguous");
+        }
+        let ys =
+            &mut data[layout.start_offset()..layout.start_offset() + layout.shape().elem_count()];
+        let stores: Vec<_> = self
+            .runs
+            .iter()
+            .map(|(_, _, b)| b.storage_and_layout().0)
+            .collect();
+        let mut ups = Vec::with_capacity(self.runs.len());
+        for ((rows, down, b), store) in self.runs.iter().zip(&stores) {
+            let b_data = f32_data(store, b).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            ups.push(UpRun {
+                rows: rows.clone(),
+                down,
+                rank: b.dims()[1],
+                b: b_data,
+            });
+        }
+        add_lora_up(ys, n, &ups);
+        Ok(())
+    }
+}
+
+/// `scale · x[rows] Aᵀ`, `[rows, r]` row-major: the small first half of a LoRA delta.
+fn down_projection(x: &[f32], k: usize, rows: Range<usize>, pair: &LoraPair) -> Result<Vec<f32>> {
+    let (a_store, _) = pair.a.storage_and_layout();
+    let a = f32_data(&a_store, &pair.a)?;
+    let r = pair.rank();
+    let scale = pair.scale as f32;
+    let mut down = vec![0f32; rows.len() * r];
+    for (i, row) in rows.enumerate() {
+        dot_rows_of(
+            &x[row * k..(row + 1) * k],
+            a,
+            k,
+            &mut down[i * r..(i + 1) * r],
+        );
+    }
+    down.iter_mut().for_each(|d| *d *= scale);
+    Ok(down)
+}
+
+/// One run's second half: `ys[rows] += down · Bᵀ` with `B: [n, rank]`.
+struct UpRun<'a> {
+    rows: Range<usize>,
+    down: &'a [f32],
+    rank: usize,
+    b: &'a [f32],
+}
+
+/// Output columns per block: Bᵀ of one block (`rank × COLS_PER_BLOCK` floats) stays in L1.
+const COLS_PER_BLOCK: usize = 256;
+
+/// `ys: [m, n]` row-major. Works column block by column block: transposes that block of B
+/// once, then adds `down[i, t] · Bᵀ[t, block]` to each row, a vectorised multiply-add.
+fn add_lora_up(ys: &mut [f32], n: usize, runs: &[UpRun]) {
+    if runs.is_empty() || n == 0 {
+        return;
+    }
+    let m = ys.len() / n;
+    // Blocks of whole rows so each task owns its rows; a run spans any number of blocks.
+    let rows_per_task = m.div_ceil(rayon::current_num_threads()).clamp(1, 64);
+    ys.par_chunks_mut(rows_per_task * n)
+        .enumerate()
+        .for_each_init(Vec::new, |bt, (task, block)| {
+            let first_row = task * rows_per_task;
+            let block_rows = first_row..first_row + block.len() / n;
+            for run in runs {
+                let rows = run.rows.start.max(block_rows.start)..run.rows.end.min(block_rows.end);
+                if rows.is_empty() {
+                    continue;
+                }
+                let r = run.rank;
+                for c0 in (0..n).step_by(COLS_PER_BLOCK) {
+                    let width = COLS_PER_BLOCK.min(n - c0);
+                    bt.clear();
+                    bt.resize(r * width, 0.0);
+                    for (jj, b_row) in run.b[c0 * r..(c0 + width) * r].chunks_exact(r).enumerate() {
+                        for (t, &v) in b_row.iter().enumerate() {
+                            bt[t * width + jj] = v;
+                        }
+                    }
+                    for row in rows.clone() {
+                        let y = &mut block
+                            [(row - first_row) * n + c0..(row - first_row) * n + c0 + width];
+                        let down =
+                            &run.down[(row - run.rows.start) * r..(row - run.rows.start + 1) * r];
+                        for (t, &d) in down.iter().enumerate() {
+                            axpy(y, d, &bt[t * width..(t + 1) * width]);
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// `y += a · x`.
+#[inline]
+fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::available() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+        unsafe { simd::axpy(y, a, x) };
+        return;
+    }
+    y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
+}
+
+/// `out[j] = x_row · w[j*k..(j+1)*k]` for every row `j` of `w`.
+fn dot_rows_of(x_row: &[f32], w: &[f32], k: usize, out: &mut [f32]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = dot(x_row, &w[j * k..(j + 1) * k]);
+    }
 }
 
 fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -199,6 +372,15 @@ mod simd {
         _mm_cvtss_f32(s)
     }
 
+    /// `y += a · x`, compiled with AVX2/FMA enabled.
+    ///
+    /// # Safety
+    /// AVX2 and FMA must be available.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+        y.iter_mut().zip(x).for_each(|(y, x)| *y = x.mul_add(a, *y));
+    }
+
     /// `out[i] = w · x[i*k..(i+1)*k]`, four rows of x per pass so each load of w feeds four FMAs.
     ///
     /// # Safety
@@ -265,6 +447,41 @@ mod tests {
             let diff = (ours - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-3, "m={m} k={k} n={n}: {diff}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn in_place_lora_matches_composed_deltas() -> Result<()> {
+        let dev = Device::Cpu;
+        let (m, k, n) = (40, 48, 300);
+        let x = Tensor::randn(0f32, 1.0, (m, k), &dev)?;
+        let pair = |r: usize, scale: f64| -> Result<LoraPair> {
+            Ok(LoraPair {
+                a: Tensor::randn(0f32, 1.0, (r, k), &dev)?,
+                b: Tensor::randn(0f32, 1.0, (n, r), &dev)?,
+                scale,
+            })
+        };
+        let (p1, p2) = (pair(8, 2.0)?, pair(3, 0.5)?);
+        // Two runs with rows before, between and after them that get no delta.
+        let runs = [(2..17, &p1), (20..33, &p2)];
+        let base = Tensor::randn(0f32, 1.0, (m, n), &dev)?;
+        let ys = base.copy()?;
+        add_lora_in_place(&ys, &x, &runs)?;
+        let mut expected = base.to_vec2::<f32>()?;
+        for (rows, p) in &runs {
+            let delta = p
+                .delta(&x.narrow(0, rows.start, rows.len())?)?
+                .to_vec2::<f32>()?;
+            for (i, row) in rows.clone().enumerate() {
+                for (e, d) in expected[row].iter_mut().zip(&delta[i]) {
+                    *e += d;
+                }
+            }
+        }
+        let expected = Tensor::new(expected, &dev)?;
+        let diff = (ys - expected)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(diff < 1e-3, "{diff}");
         Ok(())
     }
 

@@ -93,11 +93,10 @@ pub(crate) fn linear(
         .enumerate()
         .for_each(|(task, chunk)| {
             let first = task * ROWS_PER_TASK;
-            for (local, out_j) in chunk.chunks_mut(m).enumerate() {
-                let j = first + local;
-                dot_rows(&w[j * k..(j + 1) * k], x, k, out_j);
-                if let Some(bias) = bias {
-                    out_j.iter_mut().for_each(|o| *o += bias[j]);
+            weight_rows_dot_x(w, x, k, m, first, chunk);
+            if let Some(bias) = bias {
+                for (local, out_j) in chunk.chunks_mut(m).enumerate() {
+                    out_j.iter_mut().for_each(|o| *o += bias[first + local]);
                 }
             }
         });
@@ -136,15 +135,15 @@ pub(crate) fn add_lora_in_place(
     xs: &Tensor,
     runs: &[(Range<usize>, &LoraPair)],
 ) -> Result<()> {
-    let xs = xs.contiguous()?;
-    let (_, k) = xs.dims2()?;
-    let downs = {
-        let (x_store, _) = xs.storage_and_layout();
-        let x = f32_data(&x_store, &xs)?;
-        runs.iter()
-            .map(|(rows, pair)| down_projection(x, k, rows.clone(), pair))
-            .collect::<Result<Vec<_>>>()?
-    };
+    // Many rows: the down-projection is a real GEMM, so candle's multi-threaded one does it.
+    let downs = runs
+        .iter()
+        .map(|(rows, pair)| {
+            let x_run = xs.narrow(0, rows.start, rows.len())?;
+            let down = (x_run.matmul(&pair.a.t()?)? * pair.scale)?; // [rows, r]
+            Ok(down.flatten_all()?.to_vec1::<f32>()?)
+        })
+        .collect::<Result<Vec<_>>>()?;
     let op = LoraUpInPlace {
         runs: runs
             .iter()
@@ -240,37 +239,33 @@ fn add_lora_up(ys: &mut [f32], n: usize, runs: &[UpRun]) {
     if runs.is_empty() || n == 0 {
         return;
     }
-    let m = ys.len() / n;
-    // Blocks of whole rows so each task owns its rows; a run spans any number of blocks.
-    let rows_per_task = m.div_ceil(rayon::current_num_threads()).clamp(1, 64);
-    ys.par_chunks_mut(rows_per_task * n)
+    // Tasks own column blocks (of every row), so even one decode row spreads over all cores
+    // and each block of B is transposed once for all the rows of a run.
+    let n_blocks = n.div_ceil(COLS_PER_BLOCK);
+    let mut blocks: Vec<Vec<&mut [f32]>> = (0..n_blocks).map(|_| Vec::new()).collect();
+    for row in ys.chunks_mut(n) {
+        for (block, piece) in blocks.iter_mut().zip(row.chunks_mut(COLS_PER_BLOCK)) {
+            block.push(piece);
+        }
+    }
+    blocks
+        .into_par_iter()
         .enumerate()
-        .for_each_init(Vec::new, |bt, (task, block)| {
-            let first_row = task * rows_per_task;
-            let block_rows = first_row..first_row + block.len() / n;
-            for run in runs {
-                let rows = run.rows.start.max(block_rows.start)..run.rows.end.min(block_rows.end);
-                if rows.is_empty() {
-                    continue;
-                }
-                let r = run.rank;
-                for c0 in (0..n).step_by(COLS_PER_BLOCK) {
-                    let width = COLS_PER_BLOCK.min(n - c0);
-                    bt.clear();
-                    bt.resize(r * width, 0.0);
-                    for (jj, b_row) in run.b[c0 * r..(c0 + width) * r].chunks_exact(r).enumerate() {
-                        for (t, &v) in b_row.iter().enumerate() {
-                            bt[t * width + jj] = v;
-                        }
+        .for_each_init(Vec::new, |bt, (blk, mut rows)| {
+            let c0 = blk * COLS_PER_BLOCK;
+            for run in runs.iter().filter(|run| !run.rows.is_empty()) {
+                let (r, width) = (run.rank, rows[run.rows.start].len());
+                bt.clear();
+                bt.resize(r * width, 0.0);
+                for (jj, b_row) in run.b[c0 * r..(c0 + width) * r].chunks_exact(r).enumerate() {
+                    for (t, &v) in b_row.iter().enumerate() {
+                        bt[t * width + jj] = v;
                     }
-                    for row in rows.clone() {
-                        let y = &mut block
-                            [(row - first_row) * n + c0..(row - first_row) * n + c0 + width];
-                        let down =
-                            &run.down[(row - run.rows.start) * r..(row - run.rows.start + 1) * r];
-                        for (t, &d) in down.iter().enumerate() {
-                            axpy(y, d, &bt[t * width..(t + 1) * width]);
-                        }
+                }
+                for (i, row) in run.rows.clone().enumerate() {
+                    let y = &mut *rows[row];
+                    for (t, &d) in run.down[i * r..(i + 1) * r].iter().enumerate() {
+                        axpy(y, d, &bt[t * width..(t + 1) * width]);
                     }
                 }
             }
@@ -306,30 +301,30 @@ fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     dst
 }
 
-/// `out[i] = w_row · x[i]` for every row `i` of `x` (`out.len()` rows of width `k`).
+/// `out[(j - first) * m + i] = w[j] · x[i]` for the weight rows `first..` that `out` covers.
 #[inline]
-fn dot_rows(w_row: &[f32], x: &[f32], k: usize, out: &mut [f32]) {
+fn weight_rows_dot_x(w: &[f32], x: &[f32], k: usize, m: usize, first: usize, out: &mut [f32]) {
+    let count = out.len() / m;
+    debug_assert!(w.len() >= (first + count) * k && x.len() >= m * k);
     #[cfg(target_arch = "x86_64")]
     if simd::available() {
-        // SAFETY: the CPU supports AVX2 and FMA (checked at run time); slices are in bounds.
-        unsafe { simd::dot_rows(w_row, x, k, out) };
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time); the bounds hold (above).
+        unsafe { simd::weight_rows_dot_x(w, x, k, m, first, out) };
         return;
     }
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = dot_portable(w_row, &x[i * k..(i + 1) * k]);
+    for (local, out_j) in out.chunks_mut(m).enumerate() {
+        let w_row = &w[(first + local) * k..(first + local + 1) * k];
+        for (i, o) in out_j.iter_mut().enumerate() {
+            *o = dot_portable(w_row, &x[i * k..(i + 1) * k]);
+        }
     }
 }
 
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if simd::available() {
-        let mut out = [0f32];
-        // SAFETY: as in `dot_rows`.
-        unsafe { simd::dot_rows(a, b, a.len(), &mut out) };
-        return out[0];
-    }
-    dot_portable(a, b)
+    let mut out = [0f32];
+    weight_rows_dot_x(a, b, a.len().min(b.len()), 1, 0, &mut out);
+    out[0]
 }
 
 /// Eight independent accumulators so the compiler vectorises without reassociating.
@@ -381,43 +376,110 @@ mod simd {
         y.iter_mut().zip(x).for_each(|(y, x)| *y = x.mul_add(a, *y));
     }
 
-    /// `out[i] = w · x[i*k..(i+1)*k]`, four rows of x per pass so each load of w feeds four FMAs.
+    /// See the portable `weight_rows_dot_x`. Outputs are computed in register tiles of
+    /// `WT` weight rows × `XT` input rows: each loaded vector feeds several FMAs and the
+    /// `WT · XT` accumulators are independent chains that keep both FMA units busy.
     ///
     /// # Safety
-    /// AVX2 and FMA must be available; `w.len() >= k` and `x.len() >= out.len() * k`.
+    /// AVX2 and FMA must be available; `w` holds rows `first..first + out.len() / m` of width
+    /// `k` and `x` holds `m` rows of width `k`.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_rows(w: &[f32], x: &[f32], k: usize, out: &mut [f32]) {
-        debug_assert!(w.len() >= k && x.len() >= out.len() * k);
-        let body = k - k % 8;
-        let wp = w.as_ptr();
-        let mut i = 0;
-        while i < out.len() {
-            let rows = (out.len() - i).min(4);
-            let xp: [*const f32; 4] =
-                std::array::from_fn(|r| x.as_ptr().wrapping_add((i + r.min(rows - 1)) * k));
-            let mut acc = [_mm256_setzero_ps(); 4];
-            let mut c = 0;
-            // SAFETY: c + 8 <= body <= k, inside w and every selected x row.
-            unsafe {
-                while c < body {
-                    let wv = _mm256_loadu_ps(wp.add(c));
-                    for r in 0..4 {
-                        acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xp[r].add(c)), acc[r]);
-                    }
-                    c += 8;
-                }
+    pub(super) unsafe fn weight_rows_dot_x(
+        w: &[f32],
+        x: &[f32],
+        k: usize,
+        m: usize,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            match m {
+                1 => tiles::<4, 1>(w, x, k, m, first, out),
+                2 => tiles::<4, 2>(w, x, k, m, first, out),
+                _ => tiles::<2, 4>(w, x, k, m, first, out),
             }
-            for r in 0..rows {
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tiles<const WT: usize, const XT: usize>(
+        w: &[f32],
+        x: &[f32],
+        k: usize,
+        m: usize,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        let count = out.len() / m;
+        let mut j = 0;
+        while j < count {
+            let w_rows = (count - j).min(WT);
+            // Short edges repeat the last row: wasted lanes, but one code path.
+            let mut wp = [w.as_ptr(); WT];
+            for (a, p) in wp.iter_mut().enumerate() {
+                *p = w.as_ptr().wrapping_add((first + j + a.min(w_rows - 1)) * k);
+            }
+            let mut i = 0;
+            while i < m {
+                let x_rows = (m - i).min(XT);
+                let mut xp = [x.as_ptr(); XT];
+                for (b, p) in xp.iter_mut().enumerate() {
+                    *p = x.as_ptr().wrapping_add((i + b.min(x_rows - 1)) * k);
+                }
+                // SAFETY: every pointer starts a full row of `k` floats (caller's contract).
+                let tile = unsafe { tile::<WT, XT>(wp, xp, k) };
+                for (a, row) in tile.iter().enumerate().take(w_rows) {
+                    for (b, &v) in row.iter().enumerate().take(x_rows) {
+                        out[(j + a) * m + i + b] = v;
+                    }
+                }
+                i += x_rows;
+            }
+            j += w_rows;
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile<const WT: usize, const XT: usize>(
+        w: [*const f32; WT],
+        x: [*const f32; XT],
+        k: usize,
+    ) -> [[f32; XT]; WT] {
+        let body = k - k % 8;
+        let mut acc = [[_mm256_setzero_ps(); XT]; WT];
+        let mut xv = [_mm256_setzero_ps(); XT];
+        let mut c = 0;
+        // SAFETY: c + 8 <= body <= k, so every load stays inside its row.
+        unsafe {
+            while c < body {
+                for b in 0..XT {
+                    xv[b] = _mm256_loadu_ps(x[b].add(c));
+                }
+                for a in 0..WT {
+                    let wv = _mm256_loadu_ps(w[a].add(c));
+                    for b in 0..XT {
+                        acc[a][b] = _mm256_fmadd_ps(wv, xv[b], acc[a][b]);
+                    }
+                }
+                c += 8;
+            }
+        }
+        let mut out = [[0f32; XT]; WT];
+        for a in 0..WT {
+            for b in 0..XT {
                 // SAFETY: AVX2 is enabled for this function.
-                let mut sum = unsafe { hsum(acc[r]) };
+                let mut sum = unsafe { hsum(acc[a][b]) };
                 for t in body..k {
                     // SAFETY: t < k.
-                    sum += unsafe { *wp.add(t) * *xp[r].add(t) };
+                    sum += unsafe { *w[a].add(t) * *x[b].add(t) };
                 }
-                out[i + r] = sum;
+                out[a][b] = sum;
             }
-            i += rows;
         }
+        out
     }
 }
 
@@ -501,10 +563,11 @@ mod tests {
                     "len {len}: {got} vs {exact}"
                 );
             }
-            let mut four = [0f32; 3];
+            // Three input rows against one weight row (tile edges repeat rows).
+            let mut three = [0f32; 3];
             let x: Vec<f32> = b.iter().chain(&b).chain(&a).copied().collect();
-            dot_rows(&a, &x, len, &mut four);
-            assert!((four[0] - four[1]).abs() < 1e-6 && (four[0] as f64 - exact).abs() < 1e-3);
+            weight_rows_dot_x(&a, &x, len, 3, 0, &mut three);
+            assert!((three[0] - three[1]).abs() < 1e-6 && (three[0] as f64 - exact).abs() < 1e-3);
         }
     }
 }

@@ -31,6 +31,14 @@ pub enum ModelError {
         /// What the safetensors reader reported.
         reason: String,
     },
+    /// The weights do not match `config.json` (a tensor is missing or has the wrong shape).
+    #[error("{path}: cannot load weights: {reason}")]
+    InvalidWeights {
+        /// The checkpoint directory.
+        path: PathBuf,
+        /// Which tensor and what is wrong with it.
+        reason: String,
+    },
     /// The checkpoint directory lacks weights or a needed file.
     #[error("{path}: {reason}")]
     MissingFile {

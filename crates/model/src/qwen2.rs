@@ -334,7 +334,7 @@ impl Qwen2 {
     pub fn from_checkpoint(checkpoint: &Checkpoint, dtype: DType, device: &Device) -> Result<Self> {
         let vb = checkpoint.var_builder(dtype, device)?;
         Self::new(&checkpoint.config, vb).map_err(|e| match e {
-            ModelError::Candle(err) => ModelError::Safetensors {
+            ModelError::Candle(err) => ModelError::InvalidWeights {
                 path: checkpoint.dir.clone(),
                 reason: err.to_string(),
             },

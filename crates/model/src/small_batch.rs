@@ -209,15 +209,15 @@ fn down_projection(x: &[f32], k: usize, rows: Range<usize>, pair: &LoraPair) -> 
     let a = f32_data(&a_store, &pair.a)?;
     let r = pair.rank();
     let scale = pair.scale as f32;
-    let mut down = vec![0f32; rows.len() * r];
-    for (i, row) in rows.enumerate() {
-        dot_rows_of(
-            &x[row * k..(row + 1) * k],
-            a,
-            k,
-            &mut down[i * r..(i + 1) * r],
-        );
-    }
+    // A is the "weight" here: rows of A against the run's rows of x, output [r, rows].
+    let x_run = &x[rows.start * k..rows.end * k];
+    let mut down_t = vec![0f32; r * rows.len()];
+    weight_rows_dot_x(a, x_run, k, rows.len(), 0, &mut down_t);
+    let mut down = if rows.len() == 1 {
+        down_t
+    } else {
+        transpose(&down_t, r, rows.len())
+    };
     down.iter_mut().for_each(|d| *d *= scale);
     Ok(down)
 }
@@ -284,13 +284,6 @@ fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     y.iter_mut().zip(x).for_each(|(y, x)| *y += a * x);
 }
 
-/// `out[j] = x_row · w[j*k..(j+1)*k]` for every row `j` of `w`.
-fn dot_rows_of(x_row: &[f32], w: &[f32], k: usize, out: &mut [f32]) {
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = dot(x_row, &w[j * k..(j + 1) * k]);
-    }
-}
-
 fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut dst = vec![0f32; rows * cols];
     for (r, row) in src.chunks_exact(cols).enumerate() {
@@ -318,13 +311,6 @@ fn weight_rows_dot_x(w: &[f32], x: &[f32], k: usize, m: usize, first: usize, out
             *o = dot_portable(w_row, &x[i * k..(i + 1) * k]);
         }
     }
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut out = [0f32];
-    weight_rows_dot_x(a, b, a.len().min(b.len()), 1, 0, &mut out);
-    out[0]
 }
 
 /// Eight independent accumulators so the compiler vectorises without reassociating.
@@ -557,7 +543,9 @@ mod tests {
                 .map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0)
                 .collect();
             let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            for got in [dot(&a, &b), dot_portable(&a, &b)] {
+            let mut tiled = [0f32];
+            weight_rows_dot_x(&a, &b, len, 1, 0, &mut tiled);
+            for got in [tiled[0], dot_portable(&a, &b)] {
                 assert!(
                     (got as f64 - exact).abs() < 1e-3,
                     "len {len}: {got} vs {exact}"

@@ -202,11 +202,24 @@ fn corrupt_and_truncated_weights_are_refused_by_name() {
     std::fs::remove_file(dir.join("model.safetensors")).expect("rm");
     write_safetensors(&dir.join("model.safetensors"), &tensors, pt_metadata()).expect("write");
     let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err("missing tensor");
+    assert!(matches!(err, ModelError::InvalidWeights { .. }), "{err:?}");
     assert!(
         err.to_string()
             .contains("model.layers.1.mlp.up_proj.weight"),
         "{err}"
     );
+    // Weights of another shape than config.json says: named, with the shapes.
+    let dir = tmp.path().join("wrong_shape");
+    copy_dir(&golden().join("base"), &dir);
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("read"))
+            .expect("json");
+    config["intermediate_size"] = 96.into();
+    std::fs::write(dir.join("config.json"), config.to_string()).expect("write");
+    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu)
+        .expect_err("wrong shape")
+        .to_string();
+    assert!(err.contains("gate_proj") && err.contains("shape"), "{err}");
 
     // Missing directory / config / weights.
     let err = Qwen2::load(tmp.path().join("nope"), DType::F32, &Device::Cpu).expect_err("no dir");

@@ -230,6 +230,10 @@ struct UpRun<'a> {
     b: &'a [f32],
 }
 
+/// Runs of at most this many rows take B row by row instead of transposing it: transposing
+/// costs about as much as three rows' worth of multiply-adds.
+const FEW_ROWS: usize = 3;
+
 /// Output columns per block: Bᵀ of one block (`rank × COLS_PER_BLOCK` floats) stays in L1.
 const COLS_PER_BLOCK: usize = 256;
 
@@ -255,6 +259,19 @@ fn add_lora_up(ys: &mut [f32], n: usize, runs: &[UpRun]) {
             let c0 = blk * COLS_PER_BLOCK;
             for run in runs.iter().filter(|run| !run.rows.is_empty()) {
                 let (r, width) = (run.rank, rows[run.rows.start].len());
+                let n_rows = run.rows.len();
+                if n_rows <= FEW_ROWS {
+                    // Too few rows to pay for transposing B: dot B's rows with the `down` rows.
+                    bt.clear();
+                    bt.resize(width * n_rows, 0.0);
+                    weight_rows_dot_x(run.b, run.down, r, n_rows, c0, bt);
+                    for (i, row) in run.rows.clone().enumerate() {
+                        for (jj, y) in rows[row].iter_mut().enumerate() {
+                            *y += bt[jj * n_rows + i];
+                        }
+                    }
+                    continue;
+                }
                 bt.clear();
                 bt.resize(r * width, 0.0);
                 for (jj, b_row) in run.b[c0 * r..(c0 + width) * r].chunks_exact(r).enumerate() {

@@ -82,7 +82,7 @@ fn cpu_slice(t: &Tensor) -> Result<(impl std::ops::Deref<Target = Storage> + '_,
     Ok((storage, layout.start_offset()))
 }
 
-fn as_f32<'a>(storage: &'a Storage, offset: usize, len: usize) -> Result<&'a [f32]> {
+fn as_f32(storage: &Storage, offset: usize, len: usize) -> Result<&[f32]> {
     match storage {
         Storage::Cpu(cpu) => Ok(&cpu.as_slice::<f32>()?[offset..offset + len]),
         _ => Err(candle_core::Error::Msg("attention kernel needs CPU tensors".into()).into()),

@@ -359,6 +359,11 @@ mod simd {
             .get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
     }
 
+    pub(super) fn avx512_available() -> bool {
+        static AVAILABLE: OnceLock<bool> = OnceLock::new();
+        *AVAILABLE.get_or_init(|| is_x86_feature_detected!("avx512f"))
+    }
+
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn hsum(v: __m256) -> f32 {
@@ -400,6 +405,8 @@ mod simd {
             match m {
                 1 => tiles::<4, 1>(w, x, k, m, first, out),
                 2 => tiles::<4, 2>(w, x, k, m, first, out),
+                // 32 vector registers fit a 4 x 4 tile: half the loads per multiply-add.
+                _ if avx512_available() => tiles512::<4, 4>(w, x, k, m, first, out),
                 _ => tiles::<2, 4>(w, x, k, m, first, out),
             }
         }
@@ -407,7 +414,7 @@ mod simd {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tiles<const WT: usize, const XT: usize>(
+    pub(super) unsafe fn tiles<const WT: usize, const XT: usize>(
         w: &[f32],
         x: &[f32],
         k: usize,
@@ -433,6 +440,45 @@ mod simd {
                 }
                 // SAFETY: every pointer starts a full row of `k` floats (caller's contract).
                 let tile = unsafe { tile::<WT, XT>(wp, xp, k) };
+                for (a, row) in tile.iter().enumerate().take(w_rows) {
+                    for (b, &v) in row.iter().enumerate().take(x_rows) {
+                        out[(j + a) * m + i + b] = v;
+                    }
+                }
+                i += x_rows;
+            }
+            j += w_rows;
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tiles512<const WT: usize, const XT: usize>(
+        w: &[f32],
+        x: &[f32],
+        k: usize,
+        m: usize,
+        first: usize,
+        out: &mut [f32],
+    ) {
+        let count = out.len() / m;
+        let mut j = 0;
+        while j < count {
+            let w_rows = (count - j).min(WT);
+            // Short edges repeat the last row: wasted lanes, but one code path.
+            let mut wp = [w.as_ptr(); WT];
+            for (a, p) in wp.iter_mut().enumerate() {
+                *p = w.as_ptr().wrapping_add((first + j + a.min(w_rows - 1)) * k);
+            }
+            let mut i = 0;
+            while i < m {
+                let x_rows = (m - i).min(XT);
+                let mut xp = [x.as_ptr(); XT];
+                for (b, p) in xp.iter_mut().enumerate() {
+                    *p = x.as_ptr().wrapping_add((i + b.min(x_rows - 1)) * k);
+                }
+                // SAFETY: every pointer starts a full row of `k` floats (caller's contract).
+                let tile = unsafe { tile512::<WT, XT>(wp, xp, k) };
                 for (a, row) in tile.iter().enumerate().take(w_rows) {
                     for (b, &v) in row.iter().enumerate().take(x_rows) {
                         out[(j + a) * m + i + b] = v;
@@ -475,6 +521,46 @@ mod simd {
             for b in 0..XT {
                 // SAFETY: AVX2 is enabled for this function.
                 let mut sum = unsafe { hsum(acc[a][b]) };
+                for t in body..k {
+                    // SAFETY: t < k.
+                    sum += unsafe { *w[a].add(t) * *x[b].add(t) };
+                }
+                out[a][b] = sum;
+            }
+        }
+        out
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile512<const WT: usize, const XT: usize>(
+        w: [*const f32; WT],
+        x: [*const f32; XT],
+        k: usize,
+    ) -> [[f32; XT]; WT] {
+        let body = k - k % 16;
+        let mut acc = [[_mm512_setzero_ps(); XT]; WT];
+        let mut xv = [_mm512_setzero_ps(); XT];
+        let mut c = 0;
+        // SAFETY: c + 16 <= body <= k, so every load stays inside its row.
+        unsafe {
+            while c < body {
+                for b in 0..XT {
+                    xv[b] = _mm512_loadu_ps(x[b].add(c));
+                }
+                for a in 0..WT {
+                    let wv = _mm512_loadu_ps(w[a].add(c));
+                    for b in 0..XT {
+                        acc[a][b] = _mm512_fmadd_ps(wv, xv[b], acc[a][b]);
+                    }
+                }
+                c += 16;
+            }
+        }
+        let mut out = [[0f32; XT]; WT];
+        for a in 0..WT {
+            for b in 0..XT {
+                let mut sum = _mm512_reduce_add_ps(acc[a][b]);
                 for t in body..k {
                     // SAFETY: t < k.
                     sum += unsafe { *w[a].add(t) * *x[b].add(t) };
@@ -548,6 +634,45 @@ mod tests {
         let diff = (ys - expected)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 1e-3, "{diff}");
         Ok(())
+    }
+
+    /// Whatever CPU runs the tests, every tile shape is checked against the portable loop.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_simd_tile_shape_matches_the_portable_loop() {
+        let (k, m, n) = (45, 7, 11);
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 40.0)
+            .collect();
+        let x: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 30.0)
+            .collect();
+        let mut expected = vec![0f32; n * m];
+        for j in 0..n {
+            for i in 0..m {
+                expected[j * m + i] = dot_portable(&w[j * k..(j + 1) * k], &x[i * k..(i + 1) * k]);
+            }
+        }
+        let check = |name: &str, out: &[f32]| {
+            for (o, e) in out.iter().zip(&expected) {
+                assert!((o - e).abs() < 1e-4, "{name}: {o} vs {e}");
+            }
+        };
+        if simd::available() {
+            let mut out = vec![0f32; n * m];
+            // SAFETY: AVX2/FMA checked; w has n rows and x has m rows of width k.
+            unsafe { simd::tiles::<2, 4>(&w, &x, k, m, 0, &mut out) };
+            check("avx2 2x4", &out);
+            // SAFETY: as above.
+            unsafe { simd::tiles::<4, 2>(&w, &x, k, m, 0, &mut out) };
+            check("avx2 4x2", &out);
+        }
+        if simd::avx512_available() {
+            let mut out = vec![0f32; n * m];
+            // SAFETY: AVX-512F checked; bounds as above.
+            unsafe { simd::tiles512::<4, 4>(&w, &x, k, m, 0, &mut out) };
+            check("avx512 4x4", &out);
+        }
     }
 
     #[test]

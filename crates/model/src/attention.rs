@@ -10,6 +10,7 @@ use candle_core::{DType, Device, Storage, Tensor, D};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::small_batch::dot_portable;
 
 /// One sequence's share of an attention call.
 pub(crate) struct SeqAttention {
@@ -134,7 +135,7 @@ fn fused_cpu_f32(q: &Tensor, seqs: &[SeqAttention]) -> Result<Tensor> {
             let mut max = f32::NEG_INFINITY;
             for j in 0..visible {
                 let base = j * stride + kv_head * head_dim;
-                let s = dot(q_row, &k[base..base + head_dim]) * scale;
+                let s = dot_portable(q_row, &k[base..base + head_dim]) * scale;
                 max = max.max(s);
                 scores.push(s);
             }
@@ -159,25 +160,6 @@ fn fused_cpu_f32(q: &Tensor, seqs: &[SeqAttention]) -> Result<Tensor> {
         (n_tokens, n_heads * head_dim),
         &Device::Cpu,
     )?)
-}
-
-/// Dot product with eight independent accumulators so the compiler can vectorise it.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = a_chunks
-        .remainder()
-        .iter()
-        .zip(b_chunks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (ca, cb) in a_chunks.zip(b_chunks) {
-        for i in 0..8 {
-            acc[i] += ca[i] * cb[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

@@ -331,7 +331,7 @@ fn weight_rows_dot_x(w: &[f32], x: &[f32], k: usize, m: usize, first: usize, out
 }
 
 /// Eight independent accumulators so the compiler vectorises without reassociating.
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca
@@ -403,18 +403,25 @@ mod simd {
         // SAFETY: forwarded from the caller.
         unsafe {
             match m {
-                1 => tiles::<4, 1>(w, x, k, m, first, out),
-                2 => tiles::<4, 2>(w, x, k, m, first, out),
+                1 => tiles::<4, 1>(tile::<4, 1>, w, x, k, m, first, out),
+                2 => tiles::<4, 2>(tile::<4, 2>, w, x, k, m, first, out),
                 // 32 vector registers fit a 4 x 4 tile: half the loads per multiply-add.
-                _ if avx512_available() => tiles512::<4, 4>(w, x, k, m, first, out),
-                _ => tiles::<2, 4>(w, x, k, m, first, out),
+                _ if avx512_available() => tiles::<4, 4>(tile512::<4, 4>, w, x, k, m, first, out),
+                _ => tiles::<2, 4>(tile::<2, 4>, w, x, k, m, first, out),
             }
         }
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
+    /// The kernel that computes one `WT × XT` tile of dot products.
+    pub(super) type TileFn<const WT: usize, const XT: usize> =
+        unsafe fn([*const f32; WT], [*const f32; XT], usize) -> [[f32; XT]; WT];
+
+    /// Walks `out` in `WT × XT` tiles and lets `tile` compute each one.
+    ///
+    /// # Safety
+    /// `tile` must be supported by the CPU; the bounds of `weight_rows_dot_x` hold.
     pub(super) unsafe fn tiles<const WT: usize, const XT: usize>(
+        tile: TileFn<WT, XT>,
         w: &[f32],
         x: &[f32],
         k: usize,
@@ -439,46 +446,7 @@ mod simd {
                     *p = x.as_ptr().wrapping_add((i + b.min(x_rows - 1)) * k);
                 }
                 // SAFETY: every pointer starts a full row of `k` floats (caller's contract).
-                let tile = unsafe { tile::<WT, XT>(wp, xp, k) };
-                for (a, row) in tile.iter().enumerate().take(w_rows) {
-                    for (b, &v) in row.iter().enumerate().take(x_rows) {
-                        out[(j + a) * m + i + b] = v;
-                    }
-                }
-                i += x_rows;
-            }
-            j += w_rows;
-        }
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tiles512<const WT: usize, const XT: usize>(
-        w: &[f32],
-        x: &[f32],
-        k: usize,
-        m: usize,
-        first: usize,
-        out: &mut [f32],
-    ) {
-        let count = out.len() / m;
-        let mut j = 0;
-        while j < count {
-            let w_rows = (count - j).min(WT);
-            // Short edges repeat the last row: wasted lanes, but one code path.
-            let mut wp = [w.as_ptr(); WT];
-            for (a, p) in wp.iter_mut().enumerate() {
-                *p = w.as_ptr().wrapping_add((first + j + a.min(w_rows - 1)) * k);
-            }
-            let mut i = 0;
-            while i < m {
-                let x_rows = (m - i).min(XT);
-                let mut xp = [x.as_ptr(); XT];
-                for (b, p) in xp.iter_mut().enumerate() {
-                    *p = x.as_ptr().wrapping_add((i + b.min(x_rows - 1)) * k);
-                }
-                // SAFETY: every pointer starts a full row of `k` floats (caller's contract).
-                let tile = unsafe { tile512::<WT, XT>(wp, xp, k) };
+                let tile = unsafe { tile(wp, xp, k) };
                 for (a, row) in tile.iter().enumerate().take(w_rows) {
                     for (b, &v) in row.iter().enumerate().take(x_rows) {
                         out[(j + a) * m + i + b] = v;
@@ -492,7 +460,7 @@ mod simd {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn tile<const WT: usize, const XT: usize>(
+    pub(super) unsafe fn tile<const WT: usize, const XT: usize>(
         w: [*const f32; WT],
         x: [*const f32; XT],
         k: usize,
@@ -533,7 +501,7 @@ mod simd {
 
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn tile512<const WT: usize, const XT: usize>(
+    pub(super) unsafe fn tile512<const WT: usize, const XT: usize>(
         w: [*const f32; WT],
         x: [*const f32; XT],
         k: usize,
@@ -661,16 +629,16 @@ mod tests {
         if simd::available() {
             let mut out = vec![0f32; n * m];
             // SAFETY: AVX2/FMA checked; w has n rows and x has m rows of width k.
-            unsafe { simd::tiles::<2, 4>(&w, &x, k, m, 0, &mut out) };
+            unsafe { simd::tiles::<2, 4>(simd::tile::<2, 4>, &w, &x, k, m, 0, &mut out) };
             check("avx2 2x4", &out);
             // SAFETY: as above.
-            unsafe { simd::tiles::<4, 2>(&w, &x, k, m, 0, &mut out) };
+            unsafe { simd::tiles::<4, 2>(simd::tile::<4, 2>, &w, &x, k, m, 0, &mut out) };
             check("avx2 4x2", &out);
         }
         if simd::avx512_available() {
             let mut out = vec![0f32; n * m];
             // SAFETY: AVX-512F checked; bounds as above.
-            unsafe { simd::tiles512::<4, 4>(&w, &x, k, m, 0, &mut out) };
+            unsafe { simd::tiles::<4, 4>(simd::tile512::<4, 4>, &w, &x, k, m, 0, &mut out) };
             check("avx512 4x4", &out);
         }
     }

@@ -1,4 +1,4 @@
-//! What adapters cost a decode step, measured so that machine noise cancels out.
+//! What adapters cost a decode step and a prefill, measured so that machine noise cancels out.
 //!
 //! On a shared machine, step times drift by ±15% over minutes, more than the effect measured.
 //! Here the no-adapter, one-adapter and four-adapter batches are timed in interleaved rounds
@@ -6,7 +6,8 @@
 //! the median step time of each case and its overhead over the no-adapter batch.
 //!
 //! * `cargo bench --bench adapter_overhead`: random model of the Qwen2.5-0.5B shape, r = 16
-//!   adapters on all seven projections, 128-token contexts, 30 rounds.
+//!   adapters on all seven projections, 128-token contexts; 30 rounds of decode steps at batch
+//!   1 and 8, 10 rounds of a 128-token prefill at batch 1.
 //! * under `cargo test`: a tiny shape and 3 rounds, to keep it compiling and running.
 
 use std::time::Instant;
@@ -23,15 +24,26 @@ fn median(values: &mut [f64]) -> f64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (shape, rounds) = if full { (&FULL, 30) } else { (&TINY, 3) };
+    let (shape, rounds): (_, usize) = if full { (&FULL, 30) } else { (&TINY, 3) };
     let (model, adapters) = random_model_and_adapters(shape);
     let ctx = shape.context;
 
-    for batch in [1usize, 8] {
+    // (what, batch, rounds): decode steps are cheap, a 128-token prefill is not.
+    let plans = [
+        ("decode", 1usize, rounds),
+        ("decode", 8, rounds),
+        ("prefill", 1, rounds.div_ceil(3)),
+    ];
+    for (what, batch, rounds) in plans {
         let mut caches: Vec<KvCache> = (0..batch).map(|_| model.new_cache()).collect();
         let prompts: Vec<Vec<u32>> = (0..batch).map(|s| tokens(s, ctx, 0, shape.vocab)).collect();
         forward(&model, &mut caches, &prompts, &vec![None; batch]);
         let next: Vec<Vec<u32>> = (0..batch).map(|s| tokens(s, 1, ctx, shape.vocab)).collect();
+        let (inputs, keep, n_tokens) = match what {
+            "decode" => (&next, ctx, batch),
+            _ => (&prompts, 0, batch * ctx),
+        };
+        caches.iter_mut().for_each(|c| c.truncate(keep));
 
         let mut cases: Vec<(&str, Vec<Option<&LoraAdapter>>)> = vec![
             ("no_adapter", vec![None; batch]),
@@ -48,17 +60,17 @@ fn main() {
             for offset in 0..cases.len() {
                 let case = (round + offset) % cases.len();
                 let started = Instant::now();
-                std::hint::black_box(forward(&model, &mut caches, &next, &cases[case].1));
+                std::hint::black_box(forward(&model, &mut caches, inputs, &cases[case].1));
                 times[case].push(started.elapsed().as_secs_f64() * 1e3);
-                caches.iter_mut().for_each(|c| c.truncate(ctx));
+                caches.iter_mut().for_each(|c| c.truncate(keep));
             }
         }
         let base = median(&mut times[0].clone());
         for ((name, _), samples) in cases.iter().zip(&mut times) {
             let m = median(samples);
             println!(
-                "decode batch {batch} {name:<14} median {m:8.2} ms  {:7.1} tok/s  overhead {:+5.1}%",
-                batch as f64 * 1e3 / m,
+                "{what} batch {batch} {name:<14} median {m:9.2} ms  {:7.1} tok/s  overhead {:+5.1}%",
+                n_tokens as f64 * 1e3 / m,
                 (m / base - 1.0) * 100.0
             );
         }

@@ -1,0 +1,153 @@
+//! The model's tokenizer (`tokenizer.json`), its special tokens (`tokenizer_config.json`,
+//! `generation_config.json`) and its chat template.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::chat_template::{ChatMessage, ChatTemplate};
+use crate::error::{EngineError, Result};
+
+/// Tokenizer, special tokens and chat template of one model directory.
+pub struct TextTokenizer {
+    inner: tokenizers::Tokenizer,
+    template: ChatTemplate,
+    eos_token_ids: BTreeSet<u32>,
+    special_ids: BTreeSet<u32>,
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| EngineError::File {
+            path: path.to_path_buf(),
+            reason: format!("invalid JSON: {e}"),
+        })
+}
+
+/// A token given in `tokenizer_config.json` either as a string or as `{"content": ...}`.
+fn token_text(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+impl TextTokenizer {
+    /// Loads `tokenizer.json` (required), `tokenizer_config.json` and `generation_config.json`
+    /// (optional) from a model directory.
+    pub fn from_dir(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        if !path.is_file() {
+            return Err(EngineError::File {
+                path,
+                reason: "missing tokenizer.json".into(),
+            });
+        }
+        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| EngineError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let config = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
+        let generation = read_json(&dir.join("generation_config.json"))?.unwrap_or(Value::Null);
+
+        let bos = token_text(config.get("bos_token"));
+        let eos = token_text(config.get("eos_token"));
+        let template = match config.get("chat_template") {
+            Some(Value::String(source)) => ChatTemplate::new(source, bos.clone(), eos.clone())?,
+            // A list of named templates: the one named "default".
+            Some(Value::Array(named)) => {
+                let default = named
+                    .iter()
+                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"));
+                match default
+                    .and_then(|t| t.get("template"))
+                    .and_then(Value::as_str)
+                {
+                    Some(source) => ChatTemplate::new(source, bos.clone(), eos.clone())?,
+                    None => ChatTemplate::chatml(),
+                }
+            }
+            _ => ChatTemplate::chatml(),
+        };
+
+        let mut eos_token_ids = BTreeSet::new();
+        match generation.get("eos_token_id") {
+            Some(Value::Number(n)) => eos_token_ids.extend(n.as_u64().map(|n| n as u32)),
+            Some(Value::Array(ids)) => {
+                eos_token_ids.extend(ids.iter().filter_map(Value::as_u64).map(|n| n as u32))
+            }
+            _ => {}
+        }
+        if let Some(id) = eos.as_deref().and_then(|t| inner.token_to_id(t)) {
+            eos_token_ids.insert(id);
+        }
+        let special_ids = inner
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, token)| token.special)
+            .map(|(id, _)| id)
+            .collect();
+        Ok(Self {
+            inner,
+            template,
+            eos_token_ids,
+            special_ids,
+        })
+    }
+
+    /// Token ids of `text`; special tokens typed in the text are matched (as in Qwen2).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let encoding = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        Ok(encoding.get_ids().to_vec())
+    }
+
+    /// Text of `ids`, optionally without special tokens.
+    pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| EngineError::Tokenizer(e.to_string()))
+    }
+
+    /// Renders a conversation with the model's chat template (or ChatML when it has none).
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
+        self.template.render(messages, add_generation_prompt)
+    }
+
+    /// Ids that end generation: `generation_config.json`'s `eos_token_id`(s) and the
+    /// tokenizer's `eos_token`.
+    pub fn eos_token_ids(&self) -> &BTreeSet<u32> {
+        &self.eos_token_ids
+    }
+
+    /// Whether `id` is a special token (left out of text when skipping special tokens).
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special_ids.contains(&id)
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+}

@@ -46,54 +46,43 @@ fn bench_forward(c: &mut Criterion) {
     forward(&model, &mut caches, &prompts, &[None; 8]);
     let next: Vec<Vec<u32>> = (0..8).map(|s| tokens(s, 1, ctx, shape.vocab)).collect();
 
-    let mut decode = c.benchmark_group("decode_step");
-    decode
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5));
-    for batch in [1, 8] {
-        for (name, sizes, assign) in &cases {
-            if !sizes.contains(&batch) {
-                continue;
+    // (group, inputs per row, cache length each iteration starts from, measurement time):
+    // a decode step appends one token to the context; a prefill refills it from empty.
+    let prefill_name = format!("prefill_{ctx}");
+    let groups = [
+        ("decode_step", &next, ctx, 5),
+        (prefill_name.as_str(), &prompts, 0, 15),
+    ];
+    for (group_name, inputs, start_len, seconds) in groups {
+        let mut group = c.benchmark_group(group_name);
+        group
+            .sample_size(10)
+            .sampling_mode(SamplingMode::Flat)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(seconds));
+        for batch in [1, 8] {
+            for (name, sizes, assign) in &cases {
+                if !sizes.contains(&batch) {
+                    continue;
+                }
+                let rows: Vec<_> = (0..batch).map(|i| assign(&adapters, i)).collect();
+                let caches = &mut caches[..batch];
+                let tokens_per_call: usize = inputs[..batch].iter().map(Vec::len).sum();
+                group.throughput(Throughput::Elements(tokens_per_call as u64));
+                group.bench_function(format!("batch{batch}/{name}"), |b| {
+                    b.iter(|| {
+                        caches.iter_mut().for_each(|c| c.truncate(start_len));
+                        let logits = forward(&model, caches, &inputs[..batch], &rows);
+                        black_box(logits)
+                    })
+                });
+                // Leave the shared caches at the full context for the next case.
+                caches.iter_mut().for_each(|c| c.truncate(0));
+                forward(&model, caches, &prompts[..batch], &vec![None; batch]);
             }
-            let rows: Vec<_> = (0..batch).map(|i| assign(&adapters, i)).collect();
-            let caches = &mut caches[..batch];
-            decode.throughput(Throughput::Elements(batch as u64));
-            decode.bench_function(format!("batch{batch}/{name}"), |b| {
-                b.iter(|| {
-                    let logits = forward(&model, caches, &next[..batch], &rows);
-                    caches.iter_mut().for_each(|c| c.truncate(ctx));
-                    black_box(logits)
-                })
-            });
         }
+        group.finish();
     }
-    decode.finish();
-
-    let mut prefill = c.benchmark_group(format!("prefill_{ctx}"));
-    prefill
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(15));
-    for batch in [1, 8] {
-        for (name, sizes, assign) in &cases {
-            if !sizes.contains(&batch) {
-                continue;
-            }
-            let rows: Vec<_> = (0..batch).map(|i| assign(&adapters, i)).collect();
-            let caches = &mut caches[..batch];
-            prefill.throughput(Throughput::Elements((batch * ctx) as u64));
-            prefill.bench_function(format!("batch{batch}/{name}"), |b| {
-                b.iter(|| {
-                    caches.iter_mut().for_each(|c| c.truncate(0));
-                    black_box(forward(&model, caches, &prompts[..batch], &rows))
-                })
-            });
-        }
-    }
-    prefill.finish();
 }
 
 criterion_group!(benches, bench_forward);

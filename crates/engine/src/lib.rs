@@ -9,9 +9,14 @@
 mod chat_template;
 mod detokenizer;
 mod error;
+mod params;
+mod registry;
+mod sampler;
+mod stop;
 mod tokenizer;
 
 pub use chat_template::{ChatMessage, ChatTemplate};
 pub use detokenizer::IncrementalDecoder;
 pub use error::{EngineError, Result};
+pub use params::{SamplingParams, MAX_N, MAX_TOP_LOGPROBS};
 pub use tokenizer::TextTokenizer;

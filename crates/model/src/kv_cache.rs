@@ -36,6 +36,12 @@ impl KvCache {
         }
     }
 
+    /// Caps buffer growth at `positions` (a scheduler's reservation), so the cache never
+    /// allocates more than it was granted; appends beyond the cap still succeed and grow exactly.
+    pub fn limit_capacity(&mut self, positions: usize) {
+        self.max_len = positions;
+    }
+
     /// Number of cached positions; the next token of the sequence goes at this position.
     pub fn len(&self) -> usize {
         self.layers.first().map_or(0, |l| l.len)
@@ -123,5 +129,36 @@ impl KvCache {
             .first()
             .and_then(|l| l.k.as_ref())
             .map_or(Device::Cpu, |k| k.device().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Qwen2Config {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "max_position_embeddings": 1024,
+        }))
+        .expect("test config")
+    }
+
+    #[test]
+    fn growth_stops_at_the_capacity_limit() -> Result<()> {
+        let cfg = config();
+        let mut cache = KvCache::new(&cfg);
+        cache.limit_capacity(40);
+        let kv = Tensor::zeros((1, 1, 4), DType::F32, &Device::Cpu)?;
+        for _ in 0..40 {
+            for layer in 0..2 {
+                cache.append(layer, &kv, &kv)?;
+            }
+        }
+        assert_eq!(cache.len(), 40);
+        assert_eq!(cache.capacity(), 40, "16 -> 32 -> 40, not 64");
+        assert_eq!(cache.allocated_bytes(), 40 * KvCache::bytes_per_token(&cfg, DType::F32));
+        Ok(())
     }
 }

@@ -83,6 +83,9 @@ pub enum EngineError {
     /// Loading an adapter (or the model) failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// Generation failed inside the engine (reported to the request's stream).
+    #[error("generation failed: {0}")]
+    Generation(String),
     /// The engine thread has stopped (shut down, or a fatal error).
     #[error("the engine has shut down")]
     Shutdown,

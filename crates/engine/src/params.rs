@@ -95,7 +95,10 @@ impl SamplingParams {
     pub fn validate(&self, vocab_size: usize) -> Result<()> {
         let in_range = |v: f32, lo: f32, hi: f32| v.is_finite() && (lo..=hi).contains(&v);
         if !in_range(self.temperature, 0.0, 2.0) {
-            return Err(EngineError::invalid("temperature", "must be between 0 and 2"));
+            return Err(EngineError::invalid(
+                "temperature",
+                "must be between 0 and 2",
+            ));
         }
         if !(self.top_p.is_finite() && self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(EngineError::invalid("top_p", "must be in (0, 1]"));
@@ -104,13 +107,22 @@ impl SamplingParams {
             return Err(EngineError::invalid("min_p", "must be between 0 and 1"));
         }
         if !(self.repetition_penalty.is_finite() && self.repetition_penalty > 0.0) {
-            return Err(EngineError::invalid("repetition_penalty", "must be greater than 0"));
+            return Err(EngineError::invalid(
+                "repetition_penalty",
+                "must be greater than 0",
+            ));
         }
         if !in_range(self.presence_penalty, -2.0, 2.0) {
-            return Err(EngineError::invalid("presence_penalty", "must be between -2 and 2"));
+            return Err(EngineError::invalid(
+                "presence_penalty",
+                "must be between -2 and 2",
+            ));
         }
         if !in_range(self.frequency_penalty, -2.0, 2.0) {
-            return Err(EngineError::invalid("frequency_penalty", "must be between -2 and 2"));
+            return Err(EngineError::invalid(
+                "frequency_penalty",
+                "must be between -2 and 2",
+            ));
         }
         for (&id, &bias) in &self.logit_bias {
             if id as usize >= vocab_size {
@@ -126,7 +138,11 @@ impl SamplingParams {
                 ));
             }
         }
-        if let Some(&id) = self.stop_token_ids.iter().find(|&&id| id as usize >= vocab_size) {
+        if let Some(&id) = self
+            .stop_token_ids
+            .iter()
+            .find(|&&id| id as usize >= vocab_size)
+        {
             return Err(EngineError::invalid(
                 "stop_token_ids",
                 format!("token id {id} is outside the vocabulary (size {vocab_size})"),
@@ -136,10 +152,16 @@ impl SamplingParams {
             return Err(EngineError::invalid("max_tokens", "must be at least 1"));
         }
         if self.stop.iter().any(String::is_empty) {
-            return Err(EngineError::invalid("stop", "stop strings must not be empty"));
+            return Err(EngineError::invalid(
+                "stop",
+                "stop strings must not be empty",
+            ));
         }
         if self.n == 0 || self.n > MAX_N {
-            return Err(EngineError::invalid("n", format!("must be between 1 and {MAX_N}")));
+            return Err(EngineError::invalid(
+                "n",
+                format!("must be between 1 and {MAX_N}"),
+            ));
         }
         if self.top_logprobs > MAX_TOP_LOGPROBS {
             return Err(EngineError::invalid(
@@ -159,20 +181,104 @@ mod tests {
     fn defaults_are_valid_and_out_of_range_values_name_their_field() {
         assert!(SamplingParams::default().validate(100).is_ok());
         let cases: Vec<(&str, SamplingParams)> = vec![
-            ("temperature", SamplingParams { temperature: 2.5, ..Default::default() }),
-            ("temperature", SamplingParams { temperature: f32::NAN, ..Default::default() }),
-            ("top_p", SamplingParams { top_p: 0.0, ..Default::default() }),
-            ("min_p", SamplingParams { min_p: -0.1, ..Default::default() }),
-            ("repetition_penalty", SamplingParams { repetition_penalty: 0.0, ..Default::default() }),
-            ("presence_penalty", SamplingParams { presence_penalty: 3.0, ..Default::default() }),
-            ("frequency_penalty", SamplingParams { frequency_penalty: -2.1, ..Default::default() }),
-            ("logit_bias", SamplingParams { logit_bias: [(100, 1.0)].into(), ..Default::default() }),
-            ("logit_bias", SamplingParams { logit_bias: [(5, 101.0)].into(), ..Default::default() }),
-            ("stop_token_ids", SamplingParams { stop_token_ids: vec![100], ..Default::default() }),
-            ("max_tokens", SamplingParams { max_tokens: Some(0), ..Default::default() }),
-            ("stop", SamplingParams { stop: vec![String::new()], ..Default::default() }),
-            ("n", SamplingParams { n: 0, ..Default::default() }),
-            ("top_logprobs", SamplingParams { top_logprobs: 21, ..Default::default() }),
+            (
+                "temperature",
+                SamplingParams {
+                    temperature: 2.5,
+                    ..Default::default()
+                },
+            ),
+            (
+                "temperature",
+                SamplingParams {
+                    temperature: f32::NAN,
+                    ..Default::default()
+                },
+            ),
+            (
+                "top_p",
+                SamplingParams {
+                    top_p: 0.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "min_p",
+                SamplingParams {
+                    min_p: -0.1,
+                    ..Default::default()
+                },
+            ),
+            (
+                "repetition_penalty",
+                SamplingParams {
+                    repetition_penalty: 0.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "presence_penalty",
+                SamplingParams {
+                    presence_penalty: 3.0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "frequency_penalty",
+                SamplingParams {
+                    frequency_penalty: -2.1,
+                    ..Default::default()
+                },
+            ),
+            (
+                "logit_bias",
+                SamplingParams {
+                    logit_bias: [(100, 1.0)].into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "logit_bias",
+                SamplingParams {
+                    logit_bias: [(5, 101.0)].into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "stop_token_ids",
+                SamplingParams {
+                    stop_token_ids: vec![100],
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_tokens",
+                SamplingParams {
+                    max_tokens: Some(0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "stop",
+                SamplingParams {
+                    stop: vec![String::new()],
+                    ..Default::default()
+                },
+            ),
+            (
+                "n",
+                SamplingParams {
+                    n: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "top_logprobs",
+                SamplingParams {
+                    top_logprobs: 21,
+                    ..Default::default()
+                },
+            ),
         ];
         for (field, params) in cases {
             match params.validate(100) {

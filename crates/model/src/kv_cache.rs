@@ -158,7 +158,10 @@ mod tests {
         }
         assert_eq!(cache.len(), 40);
         assert_eq!(cache.capacity(), 40, "16 -> 32 -> 40, not 64");
-        assert_eq!(cache.allocated_bytes(), 40 * KvCache::bytes_per_token(&cfg, DType::F32));
+        assert_eq!(
+            cache.allocated_bytes(),
+            40 * KvCache::bytes_per_token(&cfg, DType::F32)
+        );
         Ok(())
     }
 }

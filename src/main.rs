@@ -5,21 +5,27 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod serve;
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
     version,
     about = "OpenAI-compatible multi-LoRA inference server"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no subcommand, `switchboard` serves: these are `serve`'s settings.
+    #[command(flatten)]
+    serve: serve::ServeArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Serve the model over an OpenAI-compatible HTTP API (the default command).
-    Serve,
+    Serve(Box<serve::ServeArgs>),
     /// Work with LoRA adapters.
     Adapter {
         #[command(subcommand)]
@@ -52,13 +58,8 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            anyhow::bail!(
-                "the HTTP server is not built yet; so far switchboard ships the model crate \
-                 (`cargo test --workspace`) and `switchboard adapter merge`"
-            )
-        }
+    match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
+        Command::Serve(args) => serve::run(*args),
         Command::Adapter {
             command: AdapterCommand::Merge { base, adapter, out },
         } => {

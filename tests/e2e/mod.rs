@@ -1,1 +1,3 @@
 mod adapter_cli;
+mod harness;
+mod server;

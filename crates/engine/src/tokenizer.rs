@@ -141,6 +141,23 @@ impl TextTokenizer {
         self.special_ids.contains(&id)
     }
 
+    /// The raw bytes of one token, as OpenAI's logprobs report them: a byte-level BPE token that
+    /// holds part of a UTF-8 character gives those bytes, not a replacement character.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let byte_level = matches!(
+            self.inner.get_decoder(),
+            Some(tokenizers::DecoderWrapper::ByteLevel(_))
+        );
+        match self.inner.id_to_token(id) {
+            Some(token) if byte_level && !self.is_special(id) => {
+                let bytes: Option<Vec<u8>> = token.chars().map(byte_level_byte).collect();
+                bytes.unwrap_or_else(|| token.into_bytes())
+            }
+            Some(token) => token.into_bytes(),
+            None => Vec::new(),
+        }
+    }
+
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
@@ -149,5 +166,31 @@ impl TextTokenizer {
     /// The underlying `tokenizers` tokenizer.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
+    }
+}
+
+/// The byte a GPT-2 byte-level alphabet character stands for: printable bytes stand for
+/// themselves, the others were shifted to U+0100 and up in byte order.
+fn byte_level_byte(c: char) -> Option<u8> {
+    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let code = c as u32;
+    if code < 256 {
+        return printable(code).then_some(code as u8);
+    }
+    let shifted = (code - 256) as usize;
+    (0u32..256).filter(|&b| !printable(b)).nth(shifted).map(|b| b as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_level_byte;
+
+    #[test]
+    fn byte_level_alphabet_round_trips() {
+        assert_eq!(byte_level_byte('a'), Some(b'a'));
+        assert_eq!(byte_level_byte('Ġ'), Some(b' '));
+        assert_eq!(byte_level_byte('Ċ'), Some(b'\n'));
+        assert_eq!(byte_level_byte('\u{100}'), Some(0));
+        assert_eq!(byte_level_byte('中'), None);
     }
 }

@@ -1,0 +1,269 @@
+//! `POST /v1/chat/completions`, whole or streamed as `chat.completion.chunk` events.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use switchboard_engine::{GenerateRequest, Prompt, TextTokenizer};
+
+use super::{json_response, label_response, ApiJson};
+use crate::augment::{augment_chat, parse_rag};
+use crate::error::ApiError;
+use crate::generation::{chat_logprobs, Generations, Update};
+use crate::metrics::{adapter_label, RequestTimer};
+use crate::openai::{
+    AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest,
+    ChatCompletionResponse, ChatDelta, ChatLogprobs, Source, WireUsage,
+};
+use crate::pipeline::{self, Target};
+use crate::state::{unix_now, AppState, AUTO_MODEL};
+use crate::validate;
+
+pub(super) async fn chat_completions(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ChatCompletionRequest>,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (mut messages, params, delivery) = validate::chat(&request)?;
+    let rag = parse_rag(request.sampling.rag.as_ref())?;
+    let auto = request.model == AUTO_MODEL;
+    let mut target = pipeline::resolve(&state, &request.model, &messages)?;
+    let sources = augment_chat(&state, &rag, &target, &mut messages, &params).await?;
+    let n = params.n;
+    let want_logprobs = params.logprobs;
+    let generate = GenerateRequest::new(Prompt::Chat(messages), target.adapter(), params);
+    let stream = pipeline::submit(&state, generate, &mut target, auto).await?;
+    let timer = RequestTimer::new(adapter_label(target.adapter()), started);
+    let generations = Generations::new(vec![stream], n, timer);
+    let reply = Reply {
+        id: format!("chatcmpl-{}", random_id()),
+        created: unix_now(),
+        target,
+        sources,
+        tokenizer: state.engine().tokenizer().clone(),
+        want_logprobs,
+    };
+    let model = reply.target.model.clone();
+    let adapter = reply.target.adapter().map(str::to_string);
+    let response = if delivery.stream {
+        stream_chunks(reply, generations, n, delivery.include_usage).into_response()
+    } else {
+        whole(reply, generations, n).await?
+    };
+    Ok(label_response(response, &model, adapter.as_deref()))
+}
+
+/// What every response or chunk of one request shares.
+struct Reply {
+    id: String,
+    created: u64,
+    target: Target,
+    sources: Option<Vec<Source>>,
+    tokenizer: Arc<TextTokenizer>,
+    want_logprobs: bool,
+}
+
+async fn whole(reply: Reply, mut generations: Generations, n: usize) -> Result<Response, ApiError> {
+    let mut choices: Vec<ChatChoice> = (0..n)
+        .map(|index| ChatChoice {
+            index,
+            message: AssistantMessage {
+                role: "assistant",
+                content: String::new(),
+            },
+            logprobs: reply.want_logprobs.then(ChatLogprobs::default),
+            finish_reason: None,
+        })
+        .collect();
+    let usage = loop {
+        match generations.next().await {
+            Some(Update::Text {
+                choice,
+                text,
+                tokens,
+            }) => {
+                let Some(out) = choices.get_mut(choice) else {
+                    continue;
+                };
+                out.message.content.push_str(&text);
+                if let Some(logprobs) = &mut out.logprobs {
+                    logprobs
+                        .content
+                        .extend(chat_logprobs(&reply.tokenizer, &tokens));
+                }
+            }
+            Some(Update::Finished { choice, reason }) => {
+                if let Some(out) = choices.get_mut(choice) {
+                    out.finish_reason = Some(reason.as_str());
+                }
+            }
+            Some(Update::Done(usage)) => break usage,
+            Some(Update::Failed(message)) => {
+                return Err(ApiError::Internal(format!("generation failed: {message}")))
+            }
+            None => return Err(ApiError::Internal("the generation ended early".into())),
+        }
+    };
+    Ok(json_response(&ChatCompletionResponse {
+        id: reply.id,
+        object: "chat.completion",
+        created: reply.created,
+        model: reply.target.model,
+        choices,
+        usage: WireUsage {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.total_tokens(),
+        },
+        route: reply.target.route,
+        sources: reply.sources,
+    }))
+}
+
+/// The SSE stream: a first chunk per choice with the role (and the `route` and `sources`
+/// extensions on the very first), content chunks, a finish chunk per choice, the usage chunk
+/// when asked, then `[DONE]`. Dropping it (client gone) cancels generation.
+fn stream_chunks(
+    reply: Reply,
+    generations: Generations,
+    n: usize,
+    include_usage: bool,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let mut pending = VecDeque::new();
+    for index in 0..n {
+        let mut chunk = chunk(
+            &reply,
+            index,
+            ChatDelta {
+                role: Some("assistant"),
+                content: Some(String::new()),
+            },
+        );
+        if index == 0 {
+            chunk.route = Some(reply.target.route.clone());
+            chunk.sources = reply.sources.clone();
+        }
+        pending.push_back(data(&chunk));
+    }
+    let state = ChunkStream {
+        reply,
+        generations,
+        include_usage,
+        pending,
+        finished: false,
+    };
+    let events = futures_util::stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(event) = s.pending.pop_front() {
+                return Some((Ok(event), s));
+            }
+            if s.finished {
+                return None;
+            }
+            s.advance().await;
+        }
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+struct ChunkStream {
+    reply: Reply,
+    generations: Generations,
+    include_usage: bool,
+    pending: VecDeque<Event>,
+    finished: bool,
+}
+
+impl ChunkStream {
+    async fn advance(&mut self) {
+        match self.generations.next().await {
+            Some(Update::Text {
+                choice,
+                text,
+                tokens,
+            }) => {
+                let mut c = chunk(
+                    &self.reply,
+                    choice,
+                    ChatDelta {
+                        role: None,
+                        content: Some(text),
+                    },
+                );
+                if self.reply.want_logprobs {
+                    c.choices[0].logprobs = Some(ChatLogprobs {
+                        content: chat_logprobs(&self.reply.tokenizer, &tokens),
+                    });
+                }
+                self.pending.push_back(data(&c));
+            }
+            Some(Update::Finished { choice, reason }) => {
+                let mut c = chunk(&self.reply, choice, ChatDelta::default());
+                c.choices[0].finish_reason = Some(reason.as_str());
+                self.pending.push_back(data(&c));
+            }
+            Some(Update::Done(usage)) => {
+                if self.include_usage {
+                    let mut c = chunk(&self.reply, 0, ChatDelta::default());
+                    c.choices.clear();
+                    c.usage = Some(WireUsage {
+                        prompt_tokens: usage.prompt_tokens,
+                        completion_tokens: usage.completion_tokens,
+                        total_tokens: usage.total_tokens(),
+                    });
+                    self.pending.push_back(data(&c));
+                }
+                self.pending.push_back(Event::default().data("[DONE]"));
+                self.finished = true;
+            }
+            update @ (Some(Update::Failed(_)) | None) => {
+                let message = match update {
+                    Some(Update::Failed(message)) => message,
+                    _ => "the generation ended early".to_string(),
+                };
+                tracing::error!(%message, "generation failed mid-stream");
+                let body = ApiError::Internal(message).body();
+                self.pending.push_back(data(&body));
+                self.pending.push_back(Event::default().data("[DONE]"));
+                self.finished = true;
+            }
+        }
+    }
+}
+
+fn chunk(reply: &Reply, index: usize, delta: ChatDelta) -> ChatCompletionChunk {
+    ChatCompletionChunk {
+        id: reply.id.clone(),
+        object: "chat.completion.chunk",
+        created: reply.created,
+        model: reply.target.model.clone(),
+        choices: vec![ChatChunkChoice {
+            index,
+            delta,
+            logprobs: None,
+            finish_reason: None,
+        }],
+        usage: None,
+        route: None,
+        sources: None,
+    }
+}
+
+pub(crate) fn data<T: serde::Serialize>(value: &T) -> Event {
+    match serde_json::to_string(value) {
+        Ok(json) => Event::default().data(json),
+        Err(e) => Event::default().data(format!("{{\"error\": {{\"message\": \"{e}\"}}}}")),
+    }
+}
+
+/// A random-looking id for responses.
+pub(crate) fn random_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    format!("{:016x}", hasher.finish())
+}

@@ -1,0 +1,252 @@
+//! `switchboard serve`: settings from flags, `SWITCHBOARD_*` environment variables and a TOML
+//! file (in that order of precedence), then the engine and the HTTP server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use switchboard_engine::{Engine, EngineConfig, RegistryConfig};
+use switchboard_server::{AppState, ServerConfig};
+
+/// Where the bundled default model and adapters live, relative to the repository.
+const DEFAULT_MODEL: &str = "tests/fixtures/golden/base";
+const DEFAULT_ADAPTERS: &str = "adapters";
+
+/// Every setting of the server. Each flag also reads `SWITCHBOARD_<NAME>` and the key of the same
+/// name (with underscores) in the `--config` TOML file.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (flags and environment variables win over it).
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long, env = "SWITCHBOARD_HOST")]
+    pub host: Option<String>,
+    /// Port to listen on (0 picks a free one) [default: 8080].
+    #[arg(long, env = "SWITCHBOARD_PORT")]
+    pub port: Option<u16>,
+    /// Base model: a checkpoint directory or a hub id found in the local Hugging Face cache
+    /// [default: the bundled model].
+    #[arg(long, env = "SWITCHBOARD_MODEL")]
+    pub model: Option<String>,
+    /// Directory whose adapter folders are loaded at start [default: the bundled adapters].
+    #[arg(long, env = "SWITCHBOARD_ADAPTERS")]
+    pub adapters: Option<PathBuf>,
+    /// Adapters may be loaded over HTTP only from inside this directory [default: --adapters].
+    #[arg(long, env = "SWITCHBOARD_ADAPTER_ROOT")]
+    pub adapter_root: Option<PathBuf>,
+    /// The base model's name in the API [default: the model directory's name].
+    #[arg(long, env = "SWITCHBOARD_SERVED_MODEL_NAME")]
+    pub served_model_name: Option<String>,
+    /// API key required on /v1/* (also: --api-key-file).
+    #[arg(long, env = "SWITCHBOARD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// File holding the API key (first line).
+    #[arg(long, env = "SWITCHBOARD_API_KEY_FILE")]
+    pub api_key_file: Option<PathBuf>,
+    /// Key required to load and unload adapters [default: the API key].
+    #[arg(long, env = "SWITCHBOARD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// File holding the admin key (first line).
+    #[arg(long, env = "SWITCHBOARD_ADMIN_KEY_FILE")]
+    pub admin_key_file: Option<PathBuf>,
+    /// Require the API key on /health and /metrics too.
+    #[arg(long, env = "SWITCHBOARD_PROTECT_HEALTH_AND_METRICS", num_args = 0..=1, default_missing_value = "true")]
+    pub protect_health_and_metrics: Option<bool>,
+    /// Most sequences in one forward pass [default: 16].
+    #[arg(long, env = "SWITCHBOARD_MAX_RUNNING_SEQUENCES")]
+    pub max_running_sequences: Option<usize>,
+    /// Most tokens per step, decodes plus prefill chunks [default: 256].
+    #[arg(long, env = "SWITCHBOARD_MAX_BATCHED_TOKENS")]
+    pub max_batched_tokens: Option<usize>,
+    /// Most requests waiting; beyond it requests get 503 with Retry-After [default: 256].
+    #[arg(long, env = "SWITCHBOARD_MAX_WAITING_REQUESTS")]
+    pub max_waiting_requests: Option<usize>,
+    /// KV-cache budget in MiB [default: 4096].
+    #[arg(long, env = "SWITCHBOARD_KV_CACHE_MIB")]
+    pub kv_cache_mib: Option<usize>,
+    /// Context window in tokens [default: the model's max_position_embeddings].
+    #[arg(long, env = "SWITCHBOARD_MAX_MODEL_LEN")]
+    pub max_model_len: Option<usize>,
+    /// Most adapters kept in memory; idle ones beyond are evicted and reloaded on use.
+    #[arg(long, env = "SWITCHBOARD_MAX_LOADED_ADAPTERS")]
+    pub max_loaded_adapters: Option<usize>,
+    /// Largest request body in bytes [default: 4 MiB].
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+impl ServeArgs {
+    /// Fills every setting not given on the command line or in the environment from the
+    /// `--config` file.
+    pub fn merged_with_file(self) -> Result<Self> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading the config file {}", path.display()))?;
+        let file: ServeArgs =
+            toml::from_str(&text).with_context(|| format!("{}: invalid config", path.display()))?;
+        macro_rules! merge {
+            ($($field:ident),*) => { Self { config: self.config, $($field: self.$field.or(file.$field)),* } };
+        }
+        Ok(merge!(
+            host,
+            port,
+            model,
+            adapters,
+            adapter_root,
+            served_model_name,
+            api_key,
+            api_key_file,
+            admin_key,
+            admin_key_file,
+            protect_health_and_metrics,
+            max_running_sequences,
+            max_batched_tokens,
+            max_waiting_requests,
+            kv_cache_mib,
+            max_model_len,
+            max_loaded_adapters,
+            max_body_bytes
+        ))
+    }
+}
+
+/// A path of the repository: as given if it exists from here, else inside the source tree this
+/// binary was built from (so `cargo run` works from any directory).
+fn bundled(relative: &str) -> PathBuf {
+    let here = PathBuf::from(relative);
+    if here.exists() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn read_key(key: Option<String>, file: Option<&Path>, what: &str) -> Result<Vec<String>> {
+    let mut keys: Vec<String> = key.into_iter().filter(|k| !k.is_empty()).collect();
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the {what} file {}", file.display()))?;
+        let key = text.lines().next().unwrap_or_default().trim().to_string();
+        if key.is_empty() {
+            bail!("{}: the {what} file is empty", file.display());
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let args = args.merged_with_file()?;
+    let model_spec = args
+        .model
+        .clone()
+        .unwrap_or_else(|| bundled(DEFAULT_MODEL).display().to_string());
+    let model_dir =
+        switchboard_model::resolve_model_dir(&model_spec, &switchboard_model::default_hub_caches())
+            .with_context(|| format!("finding the model `{model_spec}`"))?;
+    let adapters = match &args.adapters {
+        Some(dir) => dir.clone(),
+        None => bundled(DEFAULT_ADAPTERS),
+    };
+    if !adapters.is_dir() {
+        bail!(
+            "{}: the adapters directory does not exist",
+            adapters.display()
+        );
+    }
+    let defaults = EngineConfig::default();
+    let engine_config = EngineConfig {
+        max_running_sequences: args
+            .max_running_sequences
+            .unwrap_or(defaults.max_running_sequences),
+        max_batched_tokens: args
+            .max_batched_tokens
+            .unwrap_or(defaults.max_batched_tokens),
+        max_waiting_requests: args
+            .max_waiting_requests
+            .unwrap_or(defaults.max_waiting_requests),
+        kv_cache_bytes: args
+            .kv_cache_mib
+            .map_or(defaults.kv_cache_bytes, |mib| mib.saturating_mul(1 << 20)),
+        max_model_len: args.max_model_len,
+    };
+    let registry_config = RegistryConfig {
+        max_loaded_adapters: args.max_loaded_adapters,
+    };
+    let served_model_name = args.served_model_name.clone().unwrap_or_else(|| {
+        model_dir
+            .file_name()
+            .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+    });
+    let mut config = ServerConfig::new(served_model_name.clone());
+    config.model_root = model_spec.clone();
+    config.api_keys = read_key(
+        args.api_key.clone(),
+        args.api_key_file.as_deref(),
+        "API key",
+    )?;
+    config.admin_keys = read_key(
+        args.admin_key.clone(),
+        args.admin_key_file.as_deref(),
+        "admin key",
+    )?;
+    config.adapter_root = Some(
+        args.adapter_root
+            .clone()
+            .unwrap_or_else(|| adapters.clone()),
+    );
+    config.open_health_and_metrics = !args.protect_health_and_metrics.unwrap_or(false);
+    if let Some(bytes) = args.max_body_bytes {
+        config.max_body_bytes = bytes;
+    }
+    let host = args.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.unwrap_or(8080);
+    let address: SocketAddr = format!("{host}:{port}")
+        .parse()
+        .or_else(|_| format!("[{host}]:{port}").parse())
+        .with_context(|| format!("`{host}` is not an IP address to listen on"))?;
+
+    let started = Instant::now();
+    let engine = Engine::from_dirs(&model_dir, Some(&adapters), registry_config, engine_config)
+        .with_context(|| {
+            format!(
+                "loading {} with the adapters in {}",
+                model_dir.display(),
+                adapters.display()
+            )
+        })?;
+    tracing::info!(
+        model = %served_model_name,
+        adapters = engine.registry().list().len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "model loaded"
+    );
+    let metrics = switchboard_server::install_metrics();
+    let state = AppState::new(engine, config, metrics);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchboard-http")
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        let local = listener.local_addr().context("reading the bound address")?;
+        // Tests and scripts read this line to find the port.
+        println!("switchboard listening on http://{local}");
+        tracing::info!(%local, "serving the OpenAI API under /v1");
+        switchboard_server::serve(listener, state, switchboard_server::shutdown_signal())
+            .await
+            .context("serving HTTP")
+    })
+}

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod kb;
+mod router;
 mod serve;
 
 #[derive(Parser)]
@@ -26,6 +28,16 @@ struct Cli {
 enum Command {
     /// Serve the model over an OpenAI-compatible HTTP API (the default command).
     Serve(Box<serve::ServeArgs>),
+    /// Index, search and evaluate the knowledge base used for retrieval.
+    Kb {
+        #[command(subcommand)]
+        command: kb::KbCommand,
+    },
+    /// Train and evaluate the domain router used for `model: "auto"`.
+    Router {
+        #[command(subcommand)]
+        command: router::RouterCommand,
+    },
     /// Work with LoRA adapters.
     Adapter {
         #[command(subcommand)]
@@ -60,6 +72,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve(Box::new(cli.serve))) {
         Command::Serve(args) => serve::run(*args),
+        Command::Kb { command } => kb::run(command),
+        Command::Router { command } => router::run(command),
         Command::Adapter {
             command: AdapterCommand::Merge { base, adapter, out },
         } => {

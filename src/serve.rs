@@ -3,17 +3,20 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Deserialize;
 use switchboard_engine::{Engine, EngineConfig, RegistryConfig};
-use switchboard_server::{AppState, ServerConfig};
+use switchboard_rag::{PromptTemplate, Retriever};
+use switchboard_server::{AppState, DomainRouter, KbRetrieval, RagDefault, ServerConfig};
 
 /// Where the bundled default model and adapters live, relative to the repository.
 const DEFAULT_MODEL: &str = "tests/fixtures/golden/base";
 const DEFAULT_ADAPTERS: &str = "adapters";
+const DEFAULT_KB: &str = "kb";
 
 /// Every setting of the server. Each flag also reads `SWITCHBOARD_<NAME>` and the key of the same
 /// name (with underscores) in the `--config` TOML file.
@@ -79,6 +82,36 @@ pub struct ServeArgs {
     /// Largest request body in bytes [default: 4 MiB].
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Knowledge base for retrieval (Markdown with front matter) [default: the bundled kb/].
+    #[arg(long, env = "SWITCHBOARD_KB")]
+    pub kb: Option<PathBuf>,
+    /// Where the kb's search index is kept [default: <kb>/.index].
+    #[arg(long, env = "SWITCHBOARD_KB_INDEX")]
+    pub kb_index: Option<PathBuf>,
+    /// Retrieval for requests without a `rag` field: auto (requests routed to a domain
+    /// adapter), on, or off [default: auto].
+    #[arg(long, env = "SWITCHBOARD_RAG")]
+    pub rag: Option<String>,
+    /// Passages retrieved per request [default: 4].
+    #[arg(long, env = "SWITCHBOARD_RAG_K")]
+    pub rag_k: Option<usize>,
+    /// Seconds between checks of the kb for changes (re-indexed without interrupting serving);
+    /// 0 disables [default: 30].
+    #[arg(long, env = "SWITCHBOARD_KB_WATCH_SECS")]
+    pub kb_watch_secs: Option<u64>,
+    /// Router model for `model: "auto"` [default: the bundled one].
+    #[arg(long, env = "SWITCHBOARD_ROUTER_MODEL")]
+    pub router_model: Option<PathBuf>,
+    /// Router confidence below which the base model answers `auto` requests [default: 0.5].
+    #[arg(long, env = "SWITCHBOARD_ROUTER_THRESHOLD")]
+    pub router_threshold: Option<f32>,
+    /// Routing table (TOML file only): `[routing]` with `threshold` and
+    /// `[routing.routes.<domain>]` entries `{ adapter = "name", enabled = true }`.
+    #[arg(skip)]
+    pub routing: Option<switchboard_router::RoutingTable>,
+    /// No retrieval at all (no kb is loaded).
+    #[arg(long, env = "SWITCHBOARD_NO_KB", num_args = 0..=1, default_missing_value = "true")]
+    pub no_kb: Option<bool>,
 }
 
 impl ServeArgs {
@@ -113,14 +146,23 @@ impl ServeArgs {
             kv_cache_mib,
             max_model_len,
             max_loaded_adapters,
-            max_body_bytes
+            max_body_bytes,
+            kb,
+            kb_index,
+            rag,
+            rag_k,
+            kb_watch_secs,
+            no_kb,
+            router_model,
+            router_threshold,
+            routing
         ))
     }
 }
 
 /// A path of the repository: as given if it exists from here, else inside the source tree this
 /// binary was built from (so `cargo run` works from any directory).
-fn bundled(relative: &str) -> PathBuf {
+pub fn bundled(relative: &str) -> PathBuf {
     let here = PathBuf::from(relative);
     if here.exists() {
         return here;
@@ -230,7 +272,31 @@ pub fn run(args: ServeArgs) -> Result<()> {
         "model loaded"
     );
     let metrics = switchboard_server::install_metrics();
-    let state = AppState::new(engine, config, metrics);
+    let mut state = AppState::new(engine, config, metrics);
+    let classifier = crate::router::classifier(args.router_model.as_deref())?;
+    let mut table = args.routing.clone().unwrap_or_default();
+    if let Some(threshold) = args.router_threshold {
+        table.threshold = threshold;
+    }
+    let missing: Vec<&str> = table
+        .routes
+        .values()
+        .filter(|route| route.enabled && !state.engine().registry().contains(&route.adapter))
+        .map(|route| route.adapter.as_str())
+        .collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            adapters = %missing.join(", "),
+            "the routing table names adapters that are not loaded; the base model answers those domains"
+        );
+    }
+    state = state.with_router(Arc::new(DomainRouter::new(classifier, table)));
+    let mut kb = None;
+    if !args.no_kb.unwrap_or(false) {
+        let (watcher, retrieval) = open_kb(&args)?;
+        state = state.with_retrieval(Arc::new(retrieval));
+        kb = Some(watcher);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -245,8 +311,92 @@ pub fn run(args: ServeArgs) -> Result<()> {
         // Tests and scripts read this line to find the port.
         println!("switchboard listening on http://{local}");
         tracing::info!(%local, "serving the OpenAI API under /v1");
+        if let Some(kb) = kb {
+            tokio::spawn(kb.watch());
+        }
         switchboard_server::serve(listener, state, switchboard_server::shutdown_signal())
             .await
             .context("serving HTTP")
     })
+}
+
+/// The knowledge base the server retrieves from, and how to keep it fresh.
+struct Kb {
+    retriever: Retriever,
+    dir: PathBuf,
+    index: PathBuf,
+    watch: Duration,
+}
+
+/// The kb's index directory by default: inside the kb, hidden (and git-ignored).
+pub fn default_index_dir(kb: &Path) -> PathBuf {
+    kb.join(".index")
+}
+
+fn open_kb(args: &ServeArgs) -> Result<(Kb, KbRetrieval)> {
+    let dir = args.kb.clone().unwrap_or_else(|| bundled(DEFAULT_KB));
+    let index = args
+        .kb_index
+        .clone()
+        .unwrap_or_else(|| default_index_dir(&dir));
+    let default: RagDefault = match &args.rag {
+        Some(value) => value
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--rag: {e}"))?,
+        None => RagDefault::Auto,
+    };
+    let started = Instant::now();
+    let kb = switchboard_rag::KnowledgeBase::open_or_build(&dir, &index).with_context(|| {
+        format!(
+            "indexing the knowledge base {} into {}",
+            dir.display(),
+            index.display()
+        )
+    })?;
+    tracing::info!(
+        kb = %dir.display(),
+        documents = kb.stats().documents,
+        chunks = kb.stats().chunks,
+        rebuilt = kb.stats().rebuilt,
+        seconds = started.elapsed().as_secs_f64(),
+        "knowledge base ready"
+    );
+    let retriever = Retriever::new(kb);
+    let retrieval = KbRetrieval::new(
+        retriever.clone(),
+        PromptTemplate::default(),
+        default,
+        args.rag_k.unwrap_or(4),
+    );
+    let watcher = Kb {
+        retriever,
+        dir,
+        index,
+        watch: Duration::from_secs(args.kb_watch_secs.unwrap_or(30)),
+    };
+    Ok((watcher, retrieval))
+}
+
+impl Kb {
+    /// Re-indexes when the kb's files change; searches keep running on the old index meanwhile.
+    async fn watch(self) {
+        if self.watch.is_zero() {
+            return;
+        }
+        let mut interval = tokio::time::interval(self.watch);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let (retriever, dir, index) =
+                (self.retriever.clone(), self.dir.clone(), self.index.clone());
+            match tokio::task::spawn_blocking(move || retriever.reload(&dir, &index)).await {
+                Ok(Ok(switchboard_rag::ReloadOutcome::Unchanged)) => {}
+                Ok(Ok(outcome)) => tracing::info!(?outcome, "knowledge base re-indexed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "re-indexing the knowledge base failed; keeping the old index")
+                }
+                Err(e) => tracing::warn!(error = %e, "the re-indexing task failed"),
+            }
+        }
+    }
 }

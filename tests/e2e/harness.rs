@@ -50,6 +50,19 @@ impl Files {
             adapters,
         }
     }
+
+    /// Adds adapters named after the router's domains (copies of the golden ones).
+    pub fn with_domain_adapters(self) -> Self {
+        for (name, golden_name) in [
+            ("biology", "adapter_a"),
+            ("history", "adapter_b"),
+            ("security", "adapter_a"),
+            ("teaching", "adapter_b"),
+        ] {
+            copy_dir(&golden().join(golden_name), &self.adapters.join(name));
+        }
+        self
+    }
 }
 
 /// A running server; killed when dropped.
@@ -66,14 +79,23 @@ impl Server {
     }
 
     pub fn start_with(files: Files, extra: &[&str]) -> Self {
+        Self::start_env(files, extra, &[])
+    }
+
+    /// Starts the server with extra flags and environment variables.
+    pub fn start_env(files: Files, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
             .args(["--port", "0", "--model"])
             .arg(&files.model)
             .arg("--adapters")
             .arg(&files.adapters)
+            // Each server indexes the bundled kb into its own directory.
+            .arg("--kb-index")
+            .arg(files.adapters.with_file_name("kb-index"))
             .args(extra)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,3 +1,4 @@
 mod adapter_cli;
 mod harness;
+mod routing;
 mod server;

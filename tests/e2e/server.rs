@@ -463,6 +463,26 @@ fn a_client_disconnect_cancels_generation_and_metrics_show_it() {
         }
         assert_eq!(metric(&http, &server, "switchboard_running_sequences").await, Some(0.0));
 
+        // A non-streamed request whose client gives up is cancelled too.
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .expect("client");
+        let gave_up = impatient
+            .post(server.url("/v1/chat/completions"))
+            .json(&chat_body("golden-a", 4000))
+            .send()
+            .await;
+        assert!(gave_up.is_err(), "the request should still be running");
+        loop {
+            let cancelled = metric(&http, &server, "switchboard_requests_cancelled_total").await;
+            if cancelled == Some(2.0) {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "not cancelled: {cancelled:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
         let (status, _) = post(&http, server.url("/v1/chat/completions"), &chat_body("golden-a", 5)).await;
         assert_eq!(status, 200);
         let text = http.get(server.url("/metrics")).send().await.expect("send").text().await.expect("text");
@@ -572,4 +592,49 @@ fn sigterm_drains_streams_then_exits() {
     });
     let status = server.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn settings_come_from_flags_then_environment_then_the_config_file() {
+    let files = super::harness::Files::new(4096);
+    let config = files.adapters.with_file_name("switchboard.toml");
+    std::fs::write(
+        &config,
+        "api_key = \"file-key\"\nserved_model_name = \"from-file\"\nmax_waiting_requests = 3\n",
+    )
+    .expect("write config");
+    let config_arg = config.to_str().expect("utf-8 path").to_string();
+    let server = Server::start_env(
+        files,
+        &["--config", &config_arg],
+        &[("SWITCHBOARD_SERVED_MODEL_NAME", "from-env")],
+    );
+    runtime().block_on(async {
+        let http = reqwest::Client::new();
+        let unauthorized = http.get(server.url("/v1/models")).send().await.expect("send");
+        assert_eq!(unauthorized.status(), 401, "the file's api_key applies");
+        let models: Value = http
+            .get(server.url("/v1/models"))
+            .bearer_auth("file-key")
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(models["data"][0]["id"], "from-env", "the environment wins over the file");
+    });
+
+    // A typo in the file is an error naming the file, not a silently ignored setting.
+    let bad = tempfile::tempdir().expect("tmp");
+    let bad_config = bad.path().join("bad.toml");
+    std::fs::write(&bad_config, "prot = 9000\n").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["serve", "--config"])
+        .arg(&bad_config)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.toml") && stderr.contains("prot"), "{stderr}");
 }

@@ -101,6 +101,12 @@ pub(crate) async fn augment_chat(
     else {
         return Ok(None);
     };
+    if let Some(domain) = rag.domain.as_deref().filter(|d| !retrieval.knows_domain(d)) {
+        return Err(ApiError::invalid(
+            "rag.domain",
+            format!("`{domain}` is not a domain of the knowledge base"),
+        ));
+    }
     let domain = rag.domain.clone().or_else(|| target.route.domain.clone());
     let engine = state.engine().clone();
     let conversation = messages.clone();

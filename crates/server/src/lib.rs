@@ -18,7 +18,9 @@ mod generation;
 mod metrics;
 mod openai;
 mod pipeline;
+mod retrieval;
 mod routes;
+mod routing;
 mod state;
 mod validate;
 
@@ -28,7 +30,9 @@ pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use metrics::install_metrics;
 pub use openai::{RouteInfo, Source};
 pub use pipeline::{Augmentation, AutoRouter, Retrieval, RouteDecision};
+pub use retrieval::{KbRetrieval, RagDefault};
 pub use routes::{app, routes};
+pub use routing::DomainRouter;
 pub use state::{AppState, ServerConfig, AUTO_MODEL};
 
 /// Serves `state` on `listener` until `shutdown` resolves; then stops accepting, lets in-flight

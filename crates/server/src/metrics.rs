@@ -22,6 +22,9 @@ const TOKEN_LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5,
 ];
 
+const RETRIEVAL_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
+const CONFIDENCE_BUCKETS: &[f64] = &[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the global Prometheus recorder (once per process) and returns its handle; `None` if
@@ -34,6 +37,18 @@ pub fn install_metrics() -> Option<PrometheusHandle> {
                     Matcher::Full("switchboard_inter_token_latency_seconds".into()),
                     TOKEN_LATENCY_BUCKETS,
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("switchboard_rag_retrieval_seconds".into()),
+                        RETRIEVAL_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("switchboard_router_confidence".into()),
+                        CONFIDENCE_BUCKETS,
+                    )
+                })
                 .and_then(|b| b.set_buckets(LATENCY_BUCKETS));
             let recorder = match builder {
                 Ok(builder) => builder.build_recorder(),

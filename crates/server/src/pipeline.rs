@@ -39,6 +39,8 @@ pub struct Augmentation {
 pub trait Retrieval: Send + Sync {
     /// Whether a request without an explicit `rag` field gets retrieval, given its route.
     fn enabled_by_default(&self, route: &RouteInfo) -> bool;
+    /// Whether `domain` names a part of the knowledge base (for the `rag.domain` field).
+    fn knows_domain(&self, domain: &str) -> bool;
     /// Retrieves passages for `query`, limited to `domain` (or the routed domain), within
     /// `budget_tokens` as counted by `count_tokens`. `Ok(None)`: nothing relevant found.
     fn augment(

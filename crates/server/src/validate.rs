@@ -146,38 +146,39 @@ pub fn chat(
                 ))
             }
         };
-        let content =
-            match &message.content {
-                None if role == "assistant" => String::new(),
-                None => {
-                    return Err(ApiError::invalid(
-                        &format!("messages[{i}].content"),
-                        "is required",
-                    ))
-                }
-                Some(MessageContent::Text(text)) => text.clone(),
-                Some(MessageContent::Parts(parts)) => {
-                    let mut text = String::new();
-                    for (j, part) in parts.iter().enumerate() {
-                        match (part.kind.as_str(), &part.text) {
-                            ("text", Some(t)) => text.push_str(t),
-                            ("text", None) => {
-                                return Err(ApiError::invalid(
-                                    &format!("messages[{i}].content[{j}].text"),
-                                    "is required for text parts",
-                                ))
-                            }
-                            (kind, _) => return Err(ApiError::invalid(
+        let content = match &message.content {
+            None if role == "assistant" => String::new(),
+            None => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].content"),
+                    "is required",
+                ))
+            }
+            Some(MessageContent::Text(text)) => text.clone(),
+            Some(MessageContent::Parts(parts)) => {
+                let mut text = String::new();
+                for (j, part) in parts.iter().enumerate() {
+                    match (part.kind.as_str(), &part.text) {
+                        ("text", Some(t)) => text.push_str(t),
+                        ("text", None) => {
+                            return Err(ApiError::invalid(
+                                &format!("messages[{i}].content[{j}].text"),
+                                "is required for text parts",
+                            ))
+                        }
+                        (kind, _) => {
+                            return Err(ApiError::invalid(
                                 &format!("messages[{i}].content[{j}].type"),
                                 format!(
                                     "content parts of type `{kind}` are not supported; only `text`"
                                 ),
-                            )),
+                            ))
                         }
                     }
-                    text
                 }
-            };
+                text
+            }
+        };
         messages.push(ChatMessage::new(role, content));
     }
     let (mut params, delivery) = sampling(&request.sampling)?;

@@ -181,6 +181,9 @@ struct ChunkStream {
 impl ChunkStream {
     async fn advance(&mut self) {
         match self.generations.next().await {
+            Some(Update::Text { text, .. }) if text.is_empty() && !self.reply.want_logprobs => {
+                // Text held back (a partial character or a possible stop string): nothing to send.
+            }
             Some(Update::Text {
                 choice,
                 text,

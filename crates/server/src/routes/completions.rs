@@ -212,6 +212,7 @@ impl ChunkStream {
 
     async fn advance(&mut self) {
         match self.generations.next().await {
+            Some(Update::Text { text, .. }) if text.is_empty() && !self.reply.want_logprobs => {}
             Some(Update::Text {
                 choice,
                 text,

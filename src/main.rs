@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod kb;
 mod router;
 mod serve;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,11 @@ enum Command {
     Router {
         #[command(subcommand)]
         command: router::RouterCommand,
+    },
+    /// Train LoRA adapters or full models
+    Train {
+        #[command(subcommand)]
+        command: train::TrainCommand,
     },
     /// Work with LoRA adapters.
     Adapter {
@@ -74,6 +80,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(*args),
         Command::Kb { command } => kb::run(command),
         Command::Router { command } => router::run(command),
+        Command::Train { command } => train::run(command),
         Command::Adapter {
             command: AdapterCommand::Merge { base, adapter, out },
         } => {

@@ -3,15 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::harness::{Files, Server};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use super::harness::{runtime, Files, Server};
 
 async fn chat(http: &reqwest::Client, server: &Server, body: Value) -> (u16, Value) {
     let response = http

@@ -12,15 +12,7 @@ use async_openai::types::completions::CreateCompletionRequestArgs;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use super::harness::{metric, sse_data, Server};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+use super::harness::{metric, runtime, sse_data, Server};
 
 fn chat_body(model: &str, max_tokens: usize) -> Value {
     json!({

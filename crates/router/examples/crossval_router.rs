@@ -2,11 +2,16 @@
 //! hyper-parameters without ever touching the test split.
 //!
 //! `cargo run --release -p switchboard-router --example crossval_router -- [--folds K]
-//! [--data DIR] [--errors] [OPTIONS_JSON ...]`
+//! [--data DIR] [--errors] [--score-only DIR] [OPTIONS_JSON ...]`
 //!
 //! Every `OPTIONS_JSON` is a [`TrainOptions`] object (missing fields take their defaults, e.g.
 //! `'{"epochs": 30, "l2": 1e-3}'`); without any, the defaults are scored. `--errors` lists the
 //! out-of-fold mistakes (training examples, so reading them is fair game).
+//!
+//! `--score-only DIR` still trains every fold on all its examples but scores only the held-out
+//! ones that also appear in DIR's `*.train.jsonl`. With DIR an older copy of the training set,
+//! that is a fixed yardstick for judging whether added training data helps: plain CV scores
+//! move with the data, so they cannot compare data sets.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -49,9 +54,9 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--score-only" => {
                 args.score_only = Some(raw.next().ok_or("--score-only needs a directory")?.into())
             }
-            json => args.grid.push(
-                serde_json::from_str(json).map_err(|error| format!("{json:?}: {error}"))?,
-            ),
+            json => args
+                .grid
+                .push(serde_json::from_str(json).map_err(|error| format!("{json:?}: {error}"))?),
         }
     }
     if args.folds < 2 {
@@ -134,7 +139,10 @@ fn main() -> Result<()> {
         None => vec![true; examples.len()],
         Some(dir) => {
             let keep: HashSet<String> = load_split(dir, "train")?.iter().map(identity).collect();
-            examples.iter().map(|e| keep.contains(&identity(e))).collect()
+            examples
+                .iter()
+                .map(|e| keep.contains(&identity(e)))
+                .collect()
         }
     };
     println!(
@@ -149,26 +157,21 @@ fn main() -> Result<()> {
         let mut confusion = [[0usize; CLASSES]; CLASSES];
         let mut errors = Vec::new();
         for fold in 0..args.folds {
-            let (held, kept): (Vec<(usize, &Example)>, Vec<(usize, &Example)>) = examples
-                .iter()
-                .enumerate()
-                .partition(|(index, _)| fold_of[*index] == fold);
-            let fit_set: Vec<Example> = kept.into_iter().map(|(_, e)| e.clone()).collect();
-            let held_set: Vec<Example> = held
-                .into_iter()
-                .filter(|(index, _)| scored[*index])
-                .map(|(_, e)| e.clone())
-                .collect();
-            let model = train(&fit_set, options)?;
-            let offset: f32 = std::env::var("GEN_OFFSET").ok().and_then(|v| v.parse().ok()).unwrap_or(0.0);
-            for example in &held_set {
-                let decision = model.classify(&example.turns());
-                let mut best = (Domain::General, f32::NEG_INFINITY);
-                for &(domain, p) in &decision.scores {
-                    let score = p.max(1e-9).ln() + if domain == Domain::General { offset } else { 0.0 };
-                    if score > best.1 { best = (domain, score); }
+            let mut fit_set = Vec::new();
+            let mut held_set = Vec::new();
+            for (index, example) in examples.iter().enumerate() {
+                if fold_of[index] != fold {
+                    fit_set.push(example.clone());
+                } else if scored[index] {
+                    held_set.push(example.clone());
                 }
-                confusion[example.label.index()][best.0.index()] += 1;
+            }
+            let model = train(&fit_set, options)?;
+            let report = evaluate(&model, &held_set);
+            for (row, fold_row) in confusion.iter_mut().zip(report.confusion) {
+                for (cell, count) in row.iter_mut().zip(fold_row) {
+                    *cell += count;
+                }
             }
             if args.show_errors {
                 for example in &held_set {

@@ -7,8 +7,10 @@
 
 use crate::domain::Turn;
 
-/// Default size of the hashed feature space.
-pub const DEFAULT_BUCKETS: u32 = 1 << 18;
+/// Default size of the hashed feature space. With ~10k training conversations, 2^18 buckets
+/// collided enough to cost cross-validated accuracy; 2^20 is where the gain levels off. Rows
+/// that quantise to zero are not stored, so the model file stays near 1.3 MB.
+pub const DEFAULT_BUCKETS: u32 = 1 << 20;
 
 /// Words kept from the start of a very long message...
 const HEAD_WORDS: usize = 384;

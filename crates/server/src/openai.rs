@@ -136,6 +136,16 @@ pub struct WireUsage {
     pub total_tokens: usize,
 }
 
+impl From<switchboard_engine::Usage> for WireUsage {
+    fn from(usage: switchboard_engine::Usage) -> Self {
+        Self {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.total_tokens(),
+        }
+    }
+}
+
 /// The `route` extension: which adapter answered and why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RouteInfo {

@@ -1,15 +1,14 @@
 //! `POST /v1/chat/completions`, whole or streamed as `chat.completion.chunk` events.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use switchboard_engine::{GenerateRequest, Prompt, TextTokenizer};
+use switchboard_engine::{GenerateRequest, Prompt};
 
+use super::reply::{sse, Advance, Outbox, Reply};
 use super::{json_response, label_response, ApiJson};
 use crate::augment::{augment_chat, parse_rag};
 use crate::error::ApiError;
@@ -17,10 +16,10 @@ use crate::generation::{chat_logprobs, Generations, Update};
 use crate::metrics::{adapter_label, RequestTimer};
 use crate::openai::{
     AssistantMessage, ChatChoice, ChatChunkChoice, ChatCompletionChunk, ChatCompletionRequest,
-    ChatCompletionResponse, ChatDelta, ChatLogprobs, Source, WireUsage,
+    ChatCompletionResponse, ChatDelta, ChatLogprobs, WireUsage,
 };
-use crate::pipeline::{self, Target};
-use crate::state::{unix_now, AppState, AUTO_MODEL};
+use crate::pipeline;
+use crate::state::{AppState, AUTO_MODEL};
 use crate::validate;
 
 pub(super) async fn chat_completions(
@@ -39,14 +38,7 @@ pub(super) async fn chat_completions(
     let stream = pipeline::submit(&state, generate, &mut target, auto).await?;
     let timer = RequestTimer::new(adapter_label(target.adapter()), started);
     let generations = Generations::new(vec![stream], n, timer);
-    let reply = Reply {
-        id: format!("chatcmpl-{}", random_id()),
-        created: unix_now(),
-        target,
-        sources,
-        tokenizer: state.engine().tokenizer().clone(),
-        want_logprobs,
-    };
+    let reply = Reply::new("chatcmpl", &state, target, sources, want_logprobs);
     let model = reply.target.model.clone();
     let adapter = reply.target.adapter().map(str::to_string);
     let response = if delivery.stream {
@@ -55,16 +47,6 @@ pub(super) async fn chat_completions(
         whole(reply, generations, n).await?
     };
     Ok(label_response(response, &model, adapter.as_deref()))
-}
-
-/// What every response or chunk of one request shares.
-struct Reply {
-    id: String,
-    created: u64,
-    target: Target,
-    sources: Option<Vec<Source>>,
-    tokenizer: Arc<TextTokenizer>,
-    want_logprobs: bool,
 }
 
 async fn whole(reply: Reply, mut generations: Generations, n: usize) -> Result<Response, ApiError> {
@@ -114,11 +96,7 @@ async fn whole(reply: Reply, mut generations: Generations, n: usize) -> Result<R
         created: reply.created,
         model: reply.target.model,
         choices,
-        usage: WireUsage {
-            prompt_tokens: usage.prompt_tokens,
-            completion_tokens: usage.completion_tokens,
-            total_tokens: usage.total_tokens(),
-        },
+        usage: WireUsage::from(usage),
         route: reply.target.route,
         sources: reply.sources,
     }))
@@ -126,59 +104,46 @@ async fn whole(reply: Reply, mut generations: Generations, n: usize) -> Result<R
 
 /// The SSE stream: a first chunk per choice with the role (and the `route` and `sources`
 /// extensions on the very first), content chunks, a finish chunk per choice, the usage chunk
-/// when asked, then `[DONE]`. Dropping it (client gone) cancels generation.
+/// when asked, then `[DONE]`.
 fn stream_chunks(
     reply: Reply,
     generations: Generations,
     n: usize,
     include_usage: bool,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let mut pending = VecDeque::new();
+    let mut outbox = Outbox::default();
     for index in 0..n {
-        let mut chunk = chunk(
-            &reply,
-            index,
-            ChatDelta {
-                role: Some("assistant"),
-                content: Some(String::new()),
-            },
-        );
+        let delta = ChatDelta {
+            role: Some("assistant"),
+            content: Some(String::new()),
+        };
+        let mut first = chunk(&reply, index, delta);
         if index == 0 {
-            chunk.route = Some(reply.target.route.clone());
-            chunk.sources = reply.sources.clone();
+            first.route = Some(reply.target.route.clone());
+            first.sources = reply.sources.clone();
         }
-        pending.push_back(data(&chunk));
+        outbox.push(&first);
     }
-    let state = ChunkStream {
+    sse(ChunkStream {
         reply,
         generations,
         include_usage,
-        pending,
-        finished: false,
-    };
-    let events = futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.pending.pop_front() {
-                return Some((Ok(event), s));
-            }
-            if s.finished {
-                return None;
-            }
-            s.advance().await;
-        }
-    });
-    Sse::new(events).keep_alive(KeepAlive::default())
+        outbox,
+    })
 }
 
 struct ChunkStream {
     reply: Reply,
     generations: Generations,
     include_usage: bool,
-    pending: VecDeque<Event>,
-    finished: bool,
+    outbox: Outbox,
 }
 
-impl ChunkStream {
+impl Advance for ChunkStream {
+    fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
+    }
+
     async fn advance(&mut self) {
         match self.generations.next().await {
             Some(Update::Text { text, .. }) if text.is_empty() && !self.reply.want_logprobs => {
@@ -189,51 +154,34 @@ impl ChunkStream {
                 text,
                 tokens,
             }) => {
-                let mut c = chunk(
-                    &self.reply,
-                    choice,
-                    ChatDelta {
-                        role: None,
-                        content: Some(text),
-                    },
-                );
+                let delta = ChatDelta {
+                    role: None,
+                    content: Some(text),
+                };
+                let mut c = chunk(&self.reply, choice, delta);
                 if self.reply.want_logprobs {
                     c.choices[0].logprobs = Some(ChatLogprobs {
                         content: chat_logprobs(&self.reply.tokenizer, &tokens),
                     });
                 }
-                self.pending.push_back(data(&c));
+                self.outbox.push(&c);
             }
             Some(Update::Finished { choice, reason }) => {
                 let mut c = chunk(&self.reply, choice, ChatDelta::default());
                 c.choices[0].finish_reason = Some(reason.as_str());
-                self.pending.push_back(data(&c));
+                self.outbox.push(&c);
             }
             Some(Update::Done(usage)) => {
                 if self.include_usage {
                     let mut c = chunk(&self.reply, 0, ChatDelta::default());
                     c.choices.clear();
-                    c.usage = Some(WireUsage {
-                        prompt_tokens: usage.prompt_tokens,
-                        completion_tokens: usage.completion_tokens,
-                        total_tokens: usage.total_tokens(),
-                    });
-                    self.pending.push_back(data(&c));
+                    c.usage = Some(WireUsage::from(usage));
+                    self.outbox.push(&c);
                 }
-                self.pending.push_back(Event::default().data("[DONE]"));
-                self.finished = true;
+                self.outbox.close();
             }
-            update @ (Some(Update::Failed(_)) | None) => {
-                let message = match update {
-                    Some(Update::Failed(message)) => message,
-                    _ => "the generation ended early".to_string(),
-                };
-                tracing::error!(%message, "generation failed mid-stream");
-                let body = ApiError::Internal(message).body();
-                self.pending.push_back(data(&body));
-                self.pending.push_back(Event::default().data("[DONE]"));
-                self.finished = true;
-            }
+            Some(Update::Failed(message)) => self.outbox.fail(message),
+            None => self.outbox.fail("the generation ended early".into()),
         }
     }
 }
@@ -254,19 +202,4 @@ fn chunk(reply: &Reply, index: usize, delta: ChatDelta) -> ChatCompletionChunk {
         route: None,
         sources: None,
     }
-}
-
-pub(crate) fn data<T: serde::Serialize>(value: &T) -> Event {
-    match serde_json::to_string(value) {
-        Ok(json) => Event::default().data(json),
-        Err(e) => Event::default().data(format!("{{\"error\": {{\"message\": \"{e}\"}}}}")),
-    }
-}
-
-/// A random-looking id for responses.
-pub(crate) fn random_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(Instant::now().elapsed().as_nanos());
-    format!("{:016x}", hasher.finish())
 }

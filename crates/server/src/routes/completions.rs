@@ -1,16 +1,14 @@
 //! `POST /v1/completions`: text completion of one or several prompts, whole or streamed.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use switchboard_engine::{ChatMessage, GenerateRequest, Prompt, TextTokenizer};
+use switchboard_engine::{ChatMessage, GenerateRequest, Prompt};
 
-use super::chat::{data, random_id};
+use super::reply::{sse, Advance, Outbox, Reply};
 use super::{json_response, label_response, ApiJson};
 use crate::augment::parse_rag;
 use crate::error::ApiError;
@@ -19,8 +17,8 @@ use crate::metrics::{adapter_label, RequestTimer};
 use crate::openai::{
     CompletionChoice, CompletionLogprobs, CompletionRequest, CompletionResponse, WireUsage,
 };
-use crate::pipeline::{self, Target};
-use crate::state::{unix_now, AppState, AUTO_MODEL};
+use crate::pipeline;
+use crate::state::{AppState, AUTO_MODEL};
 use crate::validate::{self, CompletionPrompt};
 
 pub(super) async fn completions(
@@ -64,13 +62,7 @@ pub(super) async fn completions(
     let choices = streams.len() * n;
     let timer = RequestTimer::new(adapter_label(target.adapter()), started);
     let generations = Generations::new(streams, n, timer);
-    let reply = Reply {
-        id: format!("cmpl-{}", random_id()),
-        created: unix_now(),
-        target,
-        tokenizer: state.engine().tokenizer().clone(),
-        want_logprobs,
-    };
+    let reply = Reply::new("cmpl", &state, target, None, want_logprobs);
     let model = reply.target.model.clone();
     let adapter = reply.target.adapter().map(str::to_string);
     let response = if delivery.stream {
@@ -81,33 +73,15 @@ pub(super) async fn completions(
     Ok(label_response(response, &model, adapter.as_deref()))
 }
 
-struct Reply {
-    id: String,
-    created: u64,
-    target: Target,
-    tokenizer: Arc<TextTokenizer>,
-    want_logprobs: bool,
-}
-
-impl Reply {
-    fn response(&self, choices: Vec<CompletionChoice>) -> CompletionResponse {
-        CompletionResponse {
-            id: self.id.clone(),
-            object: "text_completion",
-            created: self.created,
-            model: self.target.model.clone(),
-            choices,
-            usage: None,
-            route: None,
-        }
-    }
-}
-
-fn wire_usage(usage: switchboard_engine::Usage) -> WireUsage {
-    WireUsage {
-        prompt_tokens: usage.prompt_tokens,
-        completion_tokens: usage.completion_tokens,
-        total_tokens: usage.total_tokens(),
+fn response(reply: &Reply, choices: Vec<CompletionChoice>) -> CompletionResponse {
+    CompletionResponse {
+        id: reply.id.clone(),
+        object: "text_completion",
+        created: reply.created,
+        model: reply.target.model.clone(),
+        choices,
+        usage: None,
+        route: None,
     }
 }
 
@@ -155,8 +129,8 @@ async fn whole(
             None => return Err(ApiError::Internal("the generation ended early".into())),
         }
     };
-    let mut response = reply.response(choices);
-    response.usage = Some(wire_usage(usage));
+    let mut response = response(&reply, choices);
+    response.usage = Some(WireUsage::from(usage));
     response.route = Some(reply.target.route.clone());
     Ok(json_response(&response))
 }
@@ -165,11 +139,10 @@ struct ChunkStream {
     reply: Reply,
     generations: Generations,
     include_usage: bool,
-    /// Characters sent so far per choice (for logprobs' text offsets).
+    /// Bytes of text sent so far per choice (for logprobs' text offsets).
     sent: Vec<usize>,
-    pending: VecDeque<Event>,
     first: bool,
-    finished: bool,
+    outbox: Outbox,
 }
 
 fn stream_chunks(
@@ -178,36 +151,29 @@ fn stream_chunks(
     count: usize,
     include_usage: bool,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let state = ChunkStream {
+    sse(ChunkStream {
         reply,
         generations,
         include_usage,
         sent: vec![0; count],
-        pending: VecDeque::new(),
         first: true,
-        finished: false,
-    };
-    let events = futures_util::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.pending.pop_front() {
-                return Some((Ok(event), s));
-            }
-            if s.finished {
-                return None;
-            }
-            s.advance().await;
-        }
-    });
-    Sse::new(events).keep_alive(KeepAlive::default())
+        outbox: Outbox::default(),
+    })
 }
 
 impl ChunkStream {
     fn push(&mut self, choice: CompletionChoice) {
-        let mut chunk = self.reply.response(vec![choice]);
+        let mut chunk = response(&self.reply, vec![choice]);
         if std::mem::take(&mut self.first) {
             chunk.route = Some(self.reply.target.route.clone());
         }
-        self.pending.push_back(data(&chunk));
+        self.outbox.push(&chunk);
+    }
+}
+
+impl Advance for ChunkStream {
+    fn outbox(&mut self) -> &mut Outbox {
+        &mut self.outbox
     }
 
     async fn advance(&mut self) {
@@ -241,23 +207,14 @@ impl ChunkStream {
             }),
             Some(Update::Done(usage)) => {
                 if self.include_usage {
-                    let mut chunk = self.reply.response(Vec::new());
-                    chunk.usage = Some(wire_usage(usage));
-                    self.pending.push_back(data(&chunk));
+                    let mut chunk = response(&self.reply, Vec::new());
+                    chunk.usage = Some(WireUsage::from(usage));
+                    self.outbox.push(&chunk);
                 }
-                self.pending.push_back(Event::default().data("[DONE]"));
-                self.finished = true;
+                self.outbox.close();
             }
-            Some(Update::Failed(message)) => self.fail(message),
-            None => self.fail("the generation ended early".into()),
+            Some(Update::Failed(message)) => self.outbox.fail(message),
+            None => self.outbox.fail("the generation ended early".into()),
         }
-    }
-
-    fn fail(&mut self, message: String) {
-        tracing::error!(%message, "generation failed mid-stream");
-        self.pending
-            .push_back(data(&ApiError::Internal(message).body()));
-        self.pending.push_back(Event::default().data("[DONE]"));
-        self.finished = true;
     }
 }

@@ -6,6 +6,7 @@ mod chat;
 mod completions;
 mod models;
 mod ops;
+mod reply;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request};

@@ -154,7 +154,10 @@ fn the_knowledge_base_is_re_indexed_while_serving() {
             if reply["sources"][0]["path"] == "history/anglo-zanzibar-war.md" {
                 break;
             }
-            assert!(start.elapsed() < std::time::Duration::from_secs(20), "never re-indexed: {reply}");
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "never re-indexed: {reply}"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     });
@@ -167,13 +170,19 @@ fn passages_never_overflow_the_context() {
     runtime().block_on(async {
         let http = reqwest::Client::new();
         for max_tokens in [64u64, 200, 350, 480] {
-            let mut question = ask("tiny", "Explain how vaccines train the adaptive immune system");
+            let mut question = ask(
+                "tiny",
+                "Explain how vaccines train the adaptive immune system",
+            );
             question["max_tokens"] = max_tokens.into();
             question["rag"] = json!({"k": 10, "domain": "biology"});
             let (status, reply) = chat(&http, &server, question).await;
             assert_eq!(status, 200, "max_tokens {max_tokens}: {reply}");
             let prompt = reply["usage"]["prompt_tokens"].as_u64().expect("usage");
-            assert!(prompt + max_tokens <= 512, "max_tokens {max_tokens}: prompt {prompt}");
+            assert!(
+                prompt + max_tokens <= 512,
+                "max_tokens {max_tokens}: prompt {prompt}"
+            );
             if max_tokens == 64 {
                 assert!(!reply["sources"].as_array().expect("sources").is_empty());
             }

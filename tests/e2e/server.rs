@@ -603,7 +603,11 @@ fn settings_come_from_flags_then_environment_then_the_config_file() {
     );
     runtime().block_on(async {
         let http = reqwest::Client::new();
-        let unauthorized = http.get(server.url("/v1/models")).send().await.expect("send");
+        let unauthorized = http
+            .get(server.url("/v1/models"))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(unauthorized.status(), 401, "the file's api_key applies");
         let models: Value = http
             .get(server.url("/v1/models"))
@@ -614,7 +618,10 @@ fn settings_come_from_flags_then_environment_then_the_config_file() {
             .json()
             .await
             .expect("json");
-        assert_eq!(models["data"][0]["id"], "from-env", "the environment wins over the file");
+        assert_eq!(
+            models["data"][0]["id"], "from-env",
+            "the environment wins over the file"
+        );
     });
 
     // A typo in the file is an error naming the file, not a silently ignored setting.
@@ -628,5 +635,8 @@ fn settings_come_from_flags_then_environment_then_the_config_file() {
         .expect("run");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("bad.toml") && stderr.contains("prot"), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("prot"),
+        "{stderr}"
+    );
 }

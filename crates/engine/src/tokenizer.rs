@@ -172,13 +172,17 @@ impl TextTokenizer {
 /// The byte a GPT-2 byte-level alphabet character stands for: printable bytes stand for
 /// themselves, the others were shifted to U+0100 and up in byte order.
 fn byte_level_byte(c: char) -> Option<u8> {
-    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
     let code = c as u32;
     if code < 256 {
         return printable(code).then_some(code as u8);
     }
     let shifted = (code - 256) as usize;
-    (0u32..256).filter(|&b| !printable(b)).nth(shifted).map(|b| b as u8)
+    (0u32..256)
+        .filter(|&b| !printable(b))
+        .nth(shifted)
+        .map(|b| b as u8)
 }
 
 #[cfg(test)]

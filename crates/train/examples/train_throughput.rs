@@ -66,7 +66,7 @@ fn write_checkpoint(
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     switchboard_model::write_safetensors(&dir.join("model.safetensors"), &tensors, Some(metadata))
         .expect("model.safetensors");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden/base");
     for file in [
         "tokenizer.json",
         "tokenizer_config.json",

@@ -144,7 +144,7 @@ mod tests {
     use std::path::Path;
 
     fn renderer(max_seq_len: usize) -> Renderer {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden/base");
         Renderer::new(
             TextTokenizer::from_dir(&dir).expect("fixture tokenizer"),
             max_seq_len,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use switchboard_train::TrainConfig;
 
 pub fn tiny_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden/base")
 }
 
 /// Twenty made-up facts: answers the tiny model cannot know before training.

@@ -194,15 +194,17 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let model_dir =
         switchboard_model::resolve_model_dir(&model_spec, &switchboard_model::default_hub_caches())
             .with_context(|| format!("finding the model `{model_spec}`"))?;
+    // An explicit adapters directory must exist; the bundled one may be absent (an installed
+    // binary away from the source tree), in which case the base model serves alone.
     let adapters = match &args.adapters {
-        Some(dir) => dir.clone(),
-        None => bundled(DEFAULT_ADAPTERS),
+        Some(dir) if !dir.is_dir() => {
+            bail!("{}: the adapters directory does not exist", dir.display())
+        }
+        Some(dir) => Some(dir.clone()),
+        None => Some(bundled(DEFAULT_ADAPTERS)).filter(|dir| dir.is_dir()),
     };
-    if !adapters.is_dir() {
-        bail!(
-            "{}: the adapters directory does not exist",
-            adapters.display()
-        );
+    if adapters.is_none() {
+        tracing::warn!("no adapters directory; serving the base model only (see --adapters)");
     }
     let defaults = EngineConfig::default();
     let engine_config = EngineConfig {
@@ -240,11 +242,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         args.admin_key_file.as_deref(),
         "admin key",
     )?;
-    config.adapter_root = Some(
-        args.adapter_root
-            .clone()
-            .unwrap_or_else(|| adapters.clone()),
-    );
+    config.adapter_root = args.adapter_root.clone().or_else(|| adapters.clone());
     config.open_health_and_metrics = !args.protect_health_and_metrics.unwrap_or(false);
     if let Some(bytes) = args.max_body_bytes {
         config.max_body_bytes = bytes;
@@ -257,14 +255,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("`{host}` is not an IP address to listen on"))?;
 
     let started = Instant::now();
-    let engine = Engine::from_dirs(&model_dir, Some(&adapters), registry_config, engine_config)
-        .with_context(|| {
-            format!(
-                "loading {} with the adapters in {}",
-                model_dir.display(),
-                adapters.display()
-            )
-        })?;
+    let engine = Engine::from_dirs(
+        &model_dir,
+        adapters.as_deref(),
+        registry_config,
+        engine_config,
+    )
+    .with_context(|| match &adapters {
+        Some(dir) => format!(
+            "loading {} with the adapters in {}",
+            model_dir.display(),
+            dir.display()
+        ),
+        None => format!("loading {}", model_dir.display()),
+    })?;
     tracing::info!(
         model = %served_model_name,
         adapters = engine.registry().list().len(),
@@ -292,7 +296,11 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     state = state.with_router(Arc::new(DomainRouter::new(classifier, table)));
     let mut kb = None;
-    if !args.no_kb.unwrap_or(false) {
+    let bundled_kb_missing = args.kb.is_none() && !bundled(DEFAULT_KB).is_dir();
+    if bundled_kb_missing {
+        tracing::warn!("no knowledge base; retrieval is off (see --kb)");
+    }
+    if !args.no_kb.unwrap_or(false) && !bundled_kb_missing {
         let (watcher, retrieval) = open_kb(&args)?;
         state = state.with_retrieval(Arc::new(retrieval));
         kb = Some(watcher);
@@ -346,13 +354,29 @@ fn open_kb(args: &ServeArgs) -> Result<(Kb, KbRetrieval)> {
         None => RagDefault::Auto,
     };
     let started = Instant::now();
-    let kb = switchboard_rag::KnowledgeBase::open_or_build(&dir, &index).with_context(|| {
-        format!(
-            "indexing the knowledge base {} into {}",
-            dir.display(),
-            index.display()
-        )
-    })?;
+    let mut watch = Duration::from_secs(args.kb_watch_secs.unwrap_or(30));
+    let kb = match switchboard_rag::KnowledgeBase::open_or_build(&dir, &index) {
+        Ok(kb) => kb,
+        // The default index lives inside the kb, which may be read-only (an installed or
+        // mounted kb): index in memory instead. An explicit --kb-index must work.
+        Err(e) if args.kb_index.is_none() => {
+            tracing::warn!(
+                index = %index.display(),
+                error = %e,
+                "cannot keep the kb index on disk; indexing in memory (no re-indexing on change)"
+            );
+            watch = Duration::ZERO;
+            switchboard_rag::KnowledgeBase::in_ram(&dir)
+                .with_context(|| format!("indexing the knowledge base {}", dir.display()))?
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "indexing the knowledge base {} into {}",
+                dir.display(),
+                index.display()
+            )))
+        }
+    };
     tracing::info!(
         kb = %dir.display(),
         documents = kb.stats().documents,
@@ -372,7 +396,7 @@ fn open_kb(args: &ServeArgs) -> Result<(Kb, KbRetrieval)> {
         retriever,
         dir,
         index,
-        watch: Duration::from_secs(args.kb_watch_secs.unwrap_or(30)),
+        watch,
     };
     Ok((watcher, retrieval))
 }

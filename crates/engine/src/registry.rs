@@ -257,6 +257,9 @@ impl AdapterRegistry {
         let mut found = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(io_error)? {
             let path = entry.map_err(io_error)?.path();
+            if !path.is_dir() {
+                continue; // READMEs and other files beside the adapter folders
+            }
             if !path.join("adapter_config.json").is_file() {
                 tracing::warn!(path = %path.display(), "skipped: no adapter_config.json");
                 continue;

@@ -143,6 +143,48 @@ impl Server {
         async_openai::Client::with_config(config)
     }
 
+    /// POSTs `body` to the chat route; the raw response, for streams and headers.
+    pub async fn send_chat(
+        &self,
+        http: &reqwest::Client,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        http.post(self.url("/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    /// POSTs JSON to `path`: the status and the JSON body (null when it is not JSON).
+    pub async fn post(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("send");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// A chat completion: the status and the JSON body.
+    pub async fn chat(
+        &self,
+        http: &reqwest::Client,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        self.post(http, "/v1/chat/completions", body).await
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill")

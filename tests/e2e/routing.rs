@@ -5,17 +5,6 @@ use serde_json::{json, Value};
 
 use super::harness::{runtime, Files, Server};
 
-async fn chat(http: &reqwest::Client, server: &Server, body: Value) -> (u16, Value) {
-    let response = http
-        .post(server.url("/v1/chat/completions"))
-        .json(&body)
-        .send()
-        .await
-        .expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("json"))
-}
-
 fn ask(model: &str, question: &str) -> Value {
     json!({
         "model": model,
@@ -37,7 +26,7 @@ fn auto_routes_clear_questions_to_their_domain_adapter_and_retrieves_sources() {
             ("Can you write a lesson plan with learning objectives for teaching linear regression to my students?", "teaching"),
         ];
         for (question, domain) in cases {
-            let (status, reply) = chat(&http, &server, ask("auto", question)).await;
+            let (status, reply) = server.chat(&http, &ask("auto", question)).await;
             assert_eq!(status, 200, "{reply}");
             assert_eq!(reply["route"]["domain"], domain, "{question}: {reply}");
             assert_eq!(reply["model"], domain);
@@ -52,7 +41,7 @@ fn auto_routes_clear_questions_to_their_domain_adapter_and_retrieves_sources() {
         }
 
         // Everyday questions go to the base model, without retrieval.
-        let (_, general) = chat(&http, &server, ask("auto", "What is a good recipe for banana bread?")).await;
+        let (_, general) = server.chat(&http, &ask("auto", "What is a good recipe for banana bread?")).await;
         assert_eq!(general["model"], "tiny", "{general}");
         assert!(general["route"]["adapter"].is_null());
         assert_eq!(general["route"]["domain"], "general");
@@ -62,21 +51,21 @@ fn auto_routes_clear_questions_to_their_domain_adapter_and_retrieves_sources() {
         // An explicit adapter bypasses the router; retrieval on request, within a domain.
         let mut explicit = ask("security", "Who broke the Enigma cipher at Bletchley Park?");
         explicit["rag"] = json!({"k": 2, "domain": "history"});
-        let (_, with_rag) = chat(&http, &server, explicit.clone()).await;
+        let (_, with_rag) = server.chat(&http, &explicit.clone()).await;
         assert_eq!(with_rag["model"], "security");
         assert!(with_rag["route"]["domain"].is_null());
         let sources = with_rag["sources"].as_array().expect("sources");
         assert!(!sources.is_empty() && sources.len() <= 2);
         assert_eq!(sources[0]["path"], "history/enigma-and-bletchley-park.md");
         explicit["rag"] = json!(false);
-        let (_, without) = chat(&http, &server, explicit.clone()).await;
+        let (_, without) = server.chat(&http, &explicit.clone()).await;
         assert!(without.get("sources").is_none());
         assert!(
             with_rag["usage"]["prompt_tokens"].as_u64() > without["usage"]["prompt_tokens"].as_u64(),
             "passages are in the prompt"
         );
         explicit["rag"] = json!({"domain": "astrology"});
-        let (status, bad) = chat(&http, &server, explicit).await;
+        let (status, bad) = server.chat(&http, &explicit).await;
         assert_eq!(status, 400);
         assert_eq!(bad["error"]["param"], "rag.domain");
 
@@ -99,15 +88,15 @@ fn auto_falls_back_to_the_base_when_the_adapter_is_missing() {
     let server = Server::start(&["--no-kb"]);
     runtime().block_on(async {
         let http = reqwest::Client::new();
-        let (status, reply) = chat(
-            &http,
-            &server,
-            ask(
-                "auto",
-                "What were the main causes of the French Revolution in 1789?",
-            ),
-        )
-        .await;
+        let (status, reply) = server
+            .chat(
+                &http,
+                &ask(
+                    "auto",
+                    "What were the main causes of the French Revolution in 1789?",
+                ),
+            )
+            .await;
         assert_eq!(status, 200, "{reply}");
         assert_eq!(reply["model"], "tiny");
         assert_eq!(reply["route"]["domain"], "history");
@@ -115,7 +104,7 @@ fn auto_falls_back_to_the_base_when_the_adapter_is_missing() {
         // Without a knowledge base, asking for retrieval is a clear 400.
         let mut body = ask("tiny", "anything");
         body["rag"] = true.into();
-        let (status, refused) = chat(&http, &server, body).await;
+        let (status, refused) = server.chat(&http, &body).await;
         assert_eq!(status, 400);
         assert_eq!(refused["error"]["param"], "rag");
     });
@@ -135,7 +124,7 @@ fn the_knowledge_base_is_re_indexed_while_serving() {
         let http = reqwest::Client::new();
         let mut question = ask("tiny", "How long did the Anglo-Zanzibar war of 1896 last?");
         question["rag"] = json!({"k": 1, "domain": "history"});
-        let (_, before) = chat(&http, &server, question.clone()).await;
+        let (_, before) = server.chat(&http, &question.clone()).await;
         let first = before["sources"][0]["path"].clone();
         assert_ne!(first, "history/anglo-zanzibar-war.md");
 
@@ -149,7 +138,7 @@ fn the_knowledge_base_is_re_indexed_while_serving() {
         .expect("write doc");
         let start = std::time::Instant::now();
         loop {
-            let (status, reply) = chat(&http, &server, question.clone()).await;
+            let (status, reply) = server.chat(&http, &question.clone()).await;
             assert_eq!(status, 200, "serving continues while re-indexing: {reply}");
             if reply["sources"][0]["path"] == "history/anglo-zanzibar-war.md" {
                 break;
@@ -176,7 +165,7 @@ fn passages_never_overflow_the_context() {
             );
             question["max_tokens"] = max_tokens.into();
             question["rag"] = json!({"k": 10, "domain": "biology"});
-            let (status, reply) = chat(&http, &server, question).await;
+            let (status, reply) = server.chat(&http, &question).await;
             assert_eq!(status, 200, "max_tokens {max_tokens}: {reply}");
             let prompt = reply["usage"]["prompt_tokens"].as_u64().expect("usage");
             assert!(

@@ -24,13 +24,6 @@ fn chat_body(model: &str, max_tokens: usize) -> Value {
     })
 }
 
-async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
-    let response = client.post(url).json(body).send().await.expect("send");
-    let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
 fn assert_openai_error(body: &Value, kind: &str) {
     let error = &body["error"];
     assert!(
@@ -155,12 +148,7 @@ fn sse_framing_models_details_and_malformed_input() {
         body["stream"] = true.into();
         body["n"] = 2.into();
         body["stream_options"] = json!({"include_usage": true});
-        let response = http
-            .post(server.url("/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
+        let response = server.send_chat(&http, &body).await;
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         assert_eq!(response.headers()["x-switchboard-adapter"], "golden-b");
@@ -193,7 +181,7 @@ fn sse_framing_models_details_and_malformed_input() {
         let mut whole = chat_body("golden-b", 4);
         whole["logprobs"] = true.into();
         whole["top_logprobs"] = 2.into();
-        let (status, reply) = post(&http, server.url("/v1/chat/completions"), &whole).await;
+        let (status, reply) = server.chat(&http, &whole).await;
         assert_eq!(status, 200, "{reply}");
         assert_eq!(reply["route"]["adapter"], "golden-b");
         let logprobs = reply["choices"][0]["logprobs"]["content"]
@@ -236,14 +224,14 @@ fn sse_framing_models_details_and_malformed_input() {
         ] {
             let mut bad = chat_body("tiny", 4);
             bad[field] = value;
-            let (status, reply) = post(&http, server.url("/v1/chat/completions"), &bad).await;
+            let (status, reply) = server.chat(&http, &bad).await;
             assert_eq!(status, 400, "{field}: {reply}");
             assert_openai_error(&reply, "invalid_request_error");
             assert_eq!(reply["error"]["param"], param);
         }
         let mut long = chat_body("tiny", 4000);
         long["messages"][0]["content"] = "word ".repeat(200).into();
-        let (status, reply) = post(&http, server.url("/v1/chat/completions"), &long).await;
+        let (status, reply) = server.chat(&http, &long).await;
         assert_eq!(status, 400);
         assert_eq!(reply["error"]["code"], "context_length_exceeded");
 
@@ -328,23 +316,22 @@ fn adapters_load_replace_and_unload_during_traffic() {
     let server = Server::start(&[]);
     runtime().block_on(async {
         let http = reqwest::Client::new();
-        let load = server.url("/v1/load_lora_adapter");
-        let chat = server.url("/v1/chat/completions");
         // A copy of golden-b under a new name, inside the adapter root.
         super::harness::copy_dir(
             &super::harness::golden().join("adapter_b"),
             &server.files.adapters.join("fresh"),
         );
-        let (status, info) = post(
-            &http,
-            load.clone(),
-            &json!({"lora_name": "fresh", "lora_path": "fresh"}),
-        )
-        .await;
+        let (status, info) = server
+            .post(
+                &http,
+                "/v1/load_lora_adapter",
+                &json!({"lora_name": "fresh", "lora_path": "fresh"}),
+            )
+            .await;
         assert_eq!(status, 200, "{info}");
         assert_eq!(info["generation"], 1);
-        let (_, via_fresh) = post(&http, chat.clone(), &chat_body("fresh", 8)).await;
-        let (_, via_b) = post(&http, chat.clone(), &chat_body("golden-b", 8)).await;
+        let (_, via_fresh) = server.chat(&http, &chat_body("fresh", 8)).await;
+        let (_, via_b) = server.chat(&http, &chat_body("golden-b", 8)).await;
         assert_eq!(
             via_fresh["choices"][0]["message"],
             via_b["choices"][0]["message"]
@@ -354,34 +341,31 @@ fn adapters_load_replace_and_unload_during_traffic() {
         // Replace `fresh` with golden-a's weights while a long request on it streams.
         let mut long = chat_body("fresh", 3000);
         long["stream"] = true.into();
-        let running = http
-            .post(chat.clone())
-            .json(&long)
-            .send()
-            .await
-            .expect("send");
+        let running = server.send_chat(&http, &long).await;
         let a_path = server.files.adapters.join("golden-a");
-        let (status, conflict) = post(
-            &http,
-            load.clone(),
-            &json!({
-                "lora_name": "fresh", "lora_path": a_path, "expected_generation": 7
-            }),
-        )
-        .await;
+        let (status, conflict) = server
+            .post(
+                &http,
+                "/v1/load_lora_adapter",
+                &json!({
+                    "lora_name": "fresh", "lora_path": a_path, "expected_generation": 7
+                }),
+            )
+            .await;
         assert_eq!(status, 409, "{conflict}");
-        let (status, replaced) = post(
-            &http,
-            load.clone(),
-            &json!({
-                "lora_name": "fresh", "lora_path": a_path, "expected_generation": 1
-            }),
-        )
-        .await;
+        let (status, replaced) = server
+            .post(
+                &http,
+                "/v1/load_lora_adapter",
+                &json!({
+                    "lora_name": "fresh", "lora_path": a_path, "expected_generation": 1
+                }),
+            )
+            .await;
         assert_eq!(status, 200, "{replaced}");
         assert_eq!(replaced["generation"], 2);
-        let (_, via_a) = post(&http, chat.clone(), &chat_body("golden-a", 8)).await;
-        let (_, now_fresh) = post(&http, chat.clone(), &chat_body("fresh", 8)).await;
+        let (_, via_a) = server.chat(&http, &chat_body("golden-a", 8)).await;
+        let (_, now_fresh) = server.chat(&http, &chat_body("fresh", 8)).await;
         assert_eq!(
             now_fresh["choices"][0]["message"],
             via_a["choices"][0]["message"]
@@ -389,29 +373,31 @@ fn adapters_load_replace_and_unload_during_traffic() {
         assert_eq!(now_fresh["route"]["generation"], 2);
 
         // Unload while the old version still streams: it finishes; new requests get 404.
-        let (status, _) = post(
-            &http,
-            server.url("/v1/unload_lora_adapter"),
-            &json!({"lora_name": "fresh"}),
-        )
-        .await;
+        let (status, _) = server
+            .post(
+                &http,
+                "/v1/unload_lora_adapter",
+                &json!({"lora_name": "fresh"}),
+            )
+            .await;
         assert_eq!(status, 200);
         let text = running.text().await.expect("stream body");
         let events = sse_data(&text);
         assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
         assert!(text.contains("\"generation\":1"));
-        let (status, gone) = post(&http, chat.clone(), &chat_body("fresh", 4)).await;
+        let (status, gone) = server.chat(&http, &chat_body("fresh", 4)).await;
         assert_eq!(status, 404);
         assert_eq!(gone["error"]["code"], "model_not_found");
 
         // Paths outside the adapter root are refused.
         for path in ["../tiny", "/etc"] {
-            let (status, refused) = post(
-                &http,
-                load.clone(),
-                &json!({"lora_name": "x", "lora_path": path}),
-            )
-            .await;
+            let (status, refused) = server
+                .post(
+                    &http,
+                    "/v1/load_lora_adapter",
+                    &json!({"lora_name": "x", "lora_path": path}),
+                )
+                .await;
             assert_eq!(status, 400, "{path}: {refused}");
             assert_eq!(refused["error"]["param"], "lora_path");
         }
@@ -440,7 +426,7 @@ fn a_client_disconnect_cancels_generation_and_metrics_show_it() {
         let http = reqwest::Client::new();
         let mut body = chat_body("golden-a", 4000);
         body["stream"] = true.into();
-        let response = http.post(server.url("/v1/chat/completions")).json(&body).send().await.expect("send");
+        let response = server.send_chat(&http, &body).await;
         let mut bytes = response.bytes_stream();
         bytes.next().await.expect("a first chunk").expect("bytes");
         drop(bytes);
@@ -475,7 +461,7 @@ fn a_client_disconnect_cancels_generation_and_metrics_show_it() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
-        let (status, _) = post(&http, server.url("/v1/chat/completions"), &chat_body("golden-a", 5)).await;
+        let (status, _) = server.chat(&http, &chat_body("golden-a", 5)).await;
         assert_eq!(status, 200);
         let text = http.get(server.url("/metrics")).send().await.expect("send").text().await.expect("text");
         for expected in [
@@ -508,12 +494,7 @@ fn a_full_queue_answers_503_with_retry_after() {
         let http = reqwest::Client::new();
         let mut long = chat_body("tiny", 4000);
         long["stream"] = true.into();
-        let first = http
-            .post(server.url("/v1/chat/completions"))
-            .json(&long)
-            .send()
-            .await
-            .expect("send");
+        let first = server.send_chat(&http, &long).await;
         let mut first = first.bytes_stream();
         first.next().await.expect("first running").expect("bytes");
         let waiting = tokio::spawn(
@@ -540,12 +521,7 @@ fn a_full_queue_answers_503_with_retry_after() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let response = http
-            .post(server.url("/v1/chat/completions"))
-            .json(&chat_body("tiny", 2))
-            .send()
-            .await
-            .expect("send");
+        let response = server.send_chat(&http, &chat_body("tiny", 2)).await;
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()["retry-after"], "1");
         let body: Value = response.json().await.expect("json");
@@ -564,12 +540,7 @@ fn sigterm_drains_streams_then_exits() {
         let http = reqwest::Client::new();
         let mut body = chat_body("golden-a", 3000);
         body["stream"] = true.into();
-        let response = http
-            .post(server.url("/v1/chat/completions"))
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
+        let response = server.send_chat(&http, &body).await;
         let mut bytes = response.bytes_stream();
         let mut text = String::from_utf8_lossy(&bytes.next().await.expect("first").expect("bytes"))
             .into_owned();

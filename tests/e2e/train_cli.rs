@@ -84,24 +84,8 @@ fn a_trained_adapter_is_served_and_answers_what_it_learned() {
         };
         let mut recalled = 0;
         for (question, answer) in QA {
-            let trained: Value = http
-                .post(server.url("/v1/chat/completions"))
-                .json(&ask("trained", question))
-                .send()
-                .await
-                .expect("send")
-                .json()
-                .await
-                .expect("json");
-            let base: Value = http
-                .post(server.url("/v1/chat/completions"))
-                .json(&ask("tiny", question))
-                .send()
-                .await
-                .expect("send")
-                .json()
-                .await
-                .expect("json");
+            let (_, trained) = server.chat(&http, &ask("trained", question)).await;
+            let (_, base) = server.chat(&http, &ask("tiny", question)).await;
             let text = trained["choices"][0]["message"]["content"]
                 .as_str()
                 .unwrap_or_default();

@@ -154,8 +154,9 @@ impl Sampler {
     }
 
     /// Chooses the next token from the model's logits for this sequence (`[vocab]`), and
-    /// remembers it for the penalties of later steps.
-    pub fn sample(&mut self, logits: &[f32]) -> Result<Sampled> {
+    /// remembers it for the penalties of later steps. Takes the logits by value: processors
+    /// work on them in place, so the common case (no logprobs) copies nothing.
+    pub fn sample(&mut self, mut logits: Vec<f32>) -> Result<Sampled> {
         if logits.is_empty() {
             return Err(EngineError::Generation(
                 "the model returned empty logits".into(),
@@ -166,31 +167,34 @@ impl Sampler {
                 "the model produced NaN logits".into(),
             ));
         }
-        let (logprob_of, top_logprobs) = if self.logprobs {
-            let log_z = log_sum_exp(logits);
-            let top = top_n(logits, self.top_logprobs)
+        // Logprobs are reported on the raw logits, so they are read before any processor runs;
+        // the sampled token's own logprob needs the raw logits kept until it is chosen.
+        let raw = self.logprobs.then(|| {
+            let log_z = log_sum_exp(&logits);
+            let top = top_n(&logits, self.top_logprobs)
                 .into_iter()
                 .map(|token| TokenLogprob {
                     token,
                     logprob: (f64::from(logits[token as usize]) - log_z) as f32,
                 })
                 .collect();
-            (Some(log_z), top)
-        } else {
-            (None, Vec::new())
-        };
+            (log_z, top, logits.clone())
+        });
 
-        let mut processed = logits.to_vec();
-        self.apply_processors(&mut processed);
+        self.apply_processors(&mut logits);
         let token = if self.greedy {
-            argmax(&processed)
+            argmax(&logits)
         } else {
-            self.draw(&mut processed)?
+            self.draw(&mut logits)?
         };
         *self.generated.entry(token).or_insert(0) += 1;
+        let (logprob, top_logprobs) = match raw {
+            Some((log_z, top, raw)) => (Some((f64::from(raw[token as usize]) - log_z) as f32), top),
+            None => (None, Vec::new()),
+        };
         Ok(Sampled {
             token,
-            logprob: logprob_of.map(|log_z| (f64::from(logits[token as usize]) - log_z) as f32),
+            logprob,
             top_logprobs,
         })
     }
@@ -373,7 +377,7 @@ mod tests {
         let mut counts = vec![0; logits.len()];
         for _ in 0..draws {
             sampler.generated.clear();
-            counts[sampler.sample(logits).unwrap().token as usize] += 1;
+            counts[sampler.sample(logits.to_vec()).unwrap().token as usize] += 1;
         }
         counts
     }
@@ -381,7 +385,7 @@ mod tests {
     #[test]
     fn greedy_takes_the_first_maximum() {
         let mut s = Sampler::new(&SamplingParams::greedy(1), &[], 0);
-        assert_eq!(s.sample(&[0.0, 3.0, 3.0, 1.0]).unwrap().token, 1);
+        assert_eq!(s.sample(vec![0.0, 3.0, 3.0, 1.0]).unwrap().token, 1);
     }
 
     #[test]
@@ -449,7 +453,7 @@ mod tests {
             &[],
             0,
         );
-        assert_eq!(biased.sample(&logits).unwrap().token, 2);
+        assert_eq!(biased.sample(logits.to_vec()).unwrap().token, 2);
 
         let mut presence = Sampler::new(
             &params(|p| {
@@ -459,9 +463,9 @@ mod tests {
             &[],
             0,
         );
-        assert_eq!(presence.sample(&logits).unwrap().token, 0);
+        assert_eq!(presence.sample(logits.to_vec()).unwrap().token, 0);
         assert_eq!(
-            presence.sample(&logits).unwrap().token,
+            presence.sample(logits.to_vec()).unwrap().token,
             1,
             "token 0 was penalised"
         );
@@ -475,7 +479,7 @@ mod tests {
             0,
         );
         // 2.0 / 1.2 < 1.9: the prompt's token loses.
-        assert_eq!(repetition.sample(&logits).unwrap().token, 1);
+        assert_eq!(repetition.sample(logits.to_vec()).unwrap().token, 1);
 
         let mut frequency = Sampler::new(
             &params(|p| {
@@ -486,7 +490,7 @@ mod tests {
             0,
         );
         let picks: Vec<u32> = (0..4)
-            .map(|_| frequency.sample(&logits).unwrap().token)
+            .map(|_| frequency.sample(logits.to_vec()).unwrap().token)
             .collect();
         assert_eq!(picks, [0, 0, 1, 0]);
     }
@@ -504,7 +508,7 @@ mod tests {
             &[],
             0,
         );
-        let out = s.sample(&logits).unwrap();
+        let out = s.sample(logits.to_vec()).unwrap();
         assert_eq!(out.token, 0);
         let log_z = logits.iter().map(|&l| f64::from(l).exp()).sum::<f64>().ln();
         assert!((f64::from(out.logprob.unwrap()) - (1.0 - log_z)).abs() < 1e-6);
@@ -518,7 +522,7 @@ mod tests {
         let run = |seed| {
             let mut s = Sampler::new(&SamplingParams::default(), &[], seed);
             (0..20)
-                .map(|_| s.sample(&logits).unwrap().token)
+                .map(|_| s.sample(logits.to_vec()).unwrap().token)
                 .collect::<Vec<_>>()
         };
         assert_eq!(run(5), run(5));
@@ -530,10 +534,10 @@ mod tests {
     fn nan_logits_are_an_error_not_a_panic() {
         let mut s = Sampler::new(&SamplingParams::default(), &[], 0);
         assert!(matches!(
-            s.sample(&[0.0, f32::NAN]),
+            s.sample(vec![0.0, f32::NAN]),
             Err(EngineError::Generation(_))
         ));
-        assert!(s.sample(&[]).is_err());
+        assert!(s.sample(Vec::new()).is_err());
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl Scheduler {
                     .flatten_all()
                     .and_then(|l| l.to_vec1::<f32>())
                     .map_err(|e| e.to_string())
-                    .and_then(|l| seq.sampler.sample(&l).map_err(|e| e.to_string()))
+                    .and_then(|l| seq.sampler.sample(l).map_err(|e| e.to_string()))
                     .and_then(|sampled| {
                         seq.accept(sampled, &self.tokenizer, stops)
                             .map_err(|e| e.to_string())

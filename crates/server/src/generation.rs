@@ -7,8 +7,9 @@ use switchboard_engine::{
     FinishReason, GenerateEvent, GeneratedToken, GenerationStream, TextTokenizer, Usage,
 };
 
+use crate::error::ApiError;
 use crate::metrics::RequestTimer;
-use crate::openai::{ChatTokenLogprob, CompletionLogprobs};
+use crate::openai::{ChatChoice, ChatTokenLogprob, CompletionChoice, CompletionLogprobs};
 
 type Tagged = futures_util::stream::Map<
     GenerationStream,
@@ -105,6 +106,78 @@ impl Generations {
                 }
             }
         }
+    }
+}
+
+/// One choice of a whole (non-streamed) response, filled as updates arrive.
+pub(crate) trait ChoiceSink {
+    /// New text of this choice and the tokens behind it.
+    fn text(&mut self, tokenizer: &TextTokenizer, text: String, tokens: &[GeneratedToken]);
+    /// The choice ended.
+    fn finished(&mut self, reason: FinishReason);
+}
+
+impl Generations {
+    /// Runs every choice to its end, filling `choices` (indexed as the updates are), and
+    /// returns the total usage.
+    pub async fn collect(
+        mut self,
+        choices: &mut [impl ChoiceSink],
+        tokenizer: &TextTokenizer,
+    ) -> Result<Usage, ApiError> {
+        loop {
+            match self.next().await {
+                Some(Update::Text {
+                    choice,
+                    text,
+                    tokens,
+                }) => {
+                    if let Some(out) = choices.get_mut(choice) {
+                        out.text(tokenizer, text, &tokens);
+                    }
+                }
+                Some(Update::Finished { choice, reason }) => {
+                    if let Some(out) = choices.get_mut(choice) {
+                        out.finished(reason);
+                    }
+                }
+                Some(Update::Done(usage)) => return Ok(usage),
+                Some(Update::Failed(message)) => {
+                    return Err(ApiError::Internal(format!("generation failed: {message}")))
+                }
+                None => return Err(ApiError::Internal("the generation ended early".into())),
+            }
+        }
+    }
+}
+
+impl ChoiceSink for ChatChoice {
+    fn text(&mut self, tokenizer: &TextTokenizer, text: String, tokens: &[GeneratedToken]) {
+        self.message.content.push_str(&text);
+        if let Some(logprobs) = &mut self.logprobs {
+            logprobs.content.extend(chat_logprobs(tokenizer, tokens));
+        }
+    }
+
+    fn finished(&mut self, reason: FinishReason) {
+        self.finish_reason = Some(reason.as_str());
+    }
+}
+
+impl ChoiceSink for CompletionChoice {
+    fn text(&mut self, tokenizer: &TextTokenizer, text: String, tokens: &[GeneratedToken]) {
+        if let Some(logprobs) = &mut self.logprobs {
+            let more = completion_logprobs(tokenizer, tokens, self.text.len());
+            logprobs.tokens.extend(more.tokens);
+            logprobs.token_logprobs.extend(more.token_logprobs);
+            logprobs.top_logprobs.extend(more.top_logprobs);
+            logprobs.text_offset.extend(more.text_offset);
+        }
+        self.text.push_str(&text);
+    }
+
+    fn finished(&mut self, reason: FinishReason) {
+        self.finish_reason = Some(reason.as_str());
     }
 }
 

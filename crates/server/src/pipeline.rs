@@ -124,21 +124,22 @@ pub(crate) async fn submit(
     auto: bool,
 ) -> Result<GenerationStream, ApiError> {
     let engine = state.engine();
-    match engine.submit(request.clone()).await {
-        Err(EngineError::AdapterNotFound(name)) if auto => {
+    // Only `auto` may retry on the base model, so only it keeps a copy of the request.
+    let fallback = (auto && request.adapter.is_some()).then(|| GenerateRequest {
+        adapter: None,
+        ..request.clone()
+    });
+    match (engine.submit(request).await, fallback) {
+        (Err(EngineError::AdapterNotFound(name)), Some(fallback)) => {
             tracing::info!(adapter = %name, "routed adapter unloaded meanwhile; base answers");
-            let fallback = GenerateRequest {
-                adapter: None,
-                ..request
-            };
             let stream = engine.submit(fallback).await?;
             target.model = state.config().served_model_name.clone();
             target.route.adapter = None;
             target.route.reason = Some("adapter_not_loaded".into());
             Ok(stream)
         }
-        Err(e) => Err(e.into()),
-        Ok(stream) => {
+        (Err(e), _) => Err(e.into()),
+        (Ok(stream), _) => {
             target.route.generation = stream.adapter.as_ref().map(|a| a.generation);
             Ok(stream)
         }

@@ -49,7 +49,7 @@ pub(super) async fn chat_completions(
     Ok(label_response(response, &model, adapter.as_deref()))
 }
 
-async fn whole(reply: Reply, mut generations: Generations, n: usize) -> Result<Response, ApiError> {
+async fn whole(reply: Reply, generations: Generations, n: usize) -> Result<Response, ApiError> {
     let mut choices: Vec<ChatChoice> = (0..n)
         .map(|index| ChatChoice {
             index,
@@ -61,35 +61,7 @@ async fn whole(reply: Reply, mut generations: Generations, n: usize) -> Result<R
             finish_reason: None,
         })
         .collect();
-    let usage = loop {
-        match generations.next().await {
-            Some(Update::Text {
-                choice,
-                text,
-                tokens,
-            }) => {
-                let Some(out) = choices.get_mut(choice) else {
-                    continue;
-                };
-                out.message.content.push_str(&text);
-                if let Some(logprobs) = &mut out.logprobs {
-                    logprobs
-                        .content
-                        .extend(chat_logprobs(&reply.tokenizer, &tokens));
-                }
-            }
-            Some(Update::Finished { choice, reason }) => {
-                if let Some(out) = choices.get_mut(choice) {
-                    out.finish_reason = Some(reason.as_str());
-                }
-            }
-            Some(Update::Done(usage)) => break usage,
-            Some(Update::Failed(message)) => {
-                return Err(ApiError::Internal(format!("generation failed: {message}")))
-            }
-            None => return Err(ApiError::Internal("the generation ended early".into())),
-        }
-    };
+    let usage = generations.collect(&mut choices, &reply.tokenizer).await?;
     Ok(json_response(&ChatCompletionResponse {
         id: reply.id,
         object: "chat.completion",

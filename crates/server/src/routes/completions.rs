@@ -85,11 +85,7 @@ fn response(reply: &Reply, choices: Vec<CompletionChoice>) -> CompletionResponse
     }
 }
 
-async fn whole(
-    reply: Reply,
-    mut generations: Generations,
-    count: usize,
-) -> Result<Response, ApiError> {
+async fn whole(reply: Reply, generations: Generations, count: usize) -> Result<Response, ApiError> {
     let mut choices: Vec<CompletionChoice> = (0..count)
         .map(|index| CompletionChoice {
             index,
@@ -98,37 +94,7 @@ async fn whole(
             finish_reason: None,
         })
         .collect();
-    let usage = loop {
-        match generations.next().await {
-            Some(Update::Text {
-                choice,
-                text,
-                tokens,
-            }) => {
-                let Some(out) = choices.get_mut(choice) else {
-                    continue;
-                };
-                if let Some(logprobs) = &mut out.logprobs {
-                    let more = completion_logprobs(&reply.tokenizer, &tokens, out.text.len());
-                    logprobs.tokens.extend(more.tokens);
-                    logprobs.token_logprobs.extend(more.token_logprobs);
-                    logprobs.top_logprobs.extend(more.top_logprobs);
-                    logprobs.text_offset.extend(more.text_offset);
-                }
-                out.text.push_str(&text);
-            }
-            Some(Update::Finished { choice, reason }) => {
-                if let Some(out) = choices.get_mut(choice) {
-                    out.finish_reason = Some(reason.as_str());
-                }
-            }
-            Some(Update::Done(usage)) => break usage,
-            Some(Update::Failed(message)) => {
-                return Err(ApiError::Internal(format!("generation failed: {message}")))
-            }
-            None => return Err(ApiError::Internal("the generation ended early".into())),
-        }
-    };
+    let usage = generations.collect(&mut choices, &reply.tokenizer).await?;
     let mut response = response(&reply, choices);
     response.usage = Some(WireUsage::from(usage));
     response.route = Some(reply.target.route.clone());

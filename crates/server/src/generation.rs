@@ -39,12 +39,21 @@ pub(crate) struct Generations {
     running: usize,
     usage: Usage,
     timer: RequestTimer,
+    /// Whether callers need every token (logprobs) even when it brought no text yet.
+    want_tokens: bool,
     ended: bool,
 }
 
 impl Generations {
-    /// Merges `streams` (one per prompt) whose requests each have `n` choices.
-    pub fn new(streams: Vec<GenerationStream>, n: usize, timer: RequestTimer) -> Self {
+    /// Merges `streams` (one per prompt) whose requests each have `n` choices. Without
+    /// `want_tokens`, updates whose text is held back (a partial character, a possible stop
+    /// string) are not reported.
+    pub fn new(
+        streams: Vec<GenerationStream>,
+        n: usize,
+        timer: RequestTimer,
+        want_tokens: bool,
+    ) -> Self {
         let running = streams.len();
         let tagged = streams.into_iter().enumerate().map(|(prompt, stream)| {
             let offset = prompt * n;
@@ -57,6 +66,7 @@ impl Generations {
             running,
             usage: Usage::default(),
             timer,
+            want_tokens,
             ended: false,
         }
     }
@@ -78,6 +88,9 @@ impl Generations {
                     tokens,
                 } => {
                     self.timer.tokens(offset + choice, tokens.len());
+                    if text.is_empty() && !self.want_tokens {
+                        continue;
+                    }
                     return Some(Update::Text {
                         choice: offset + choice,
                         text,

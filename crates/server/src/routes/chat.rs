@@ -37,7 +37,7 @@ pub(super) async fn chat_completions(
     let generate = GenerateRequest::new(Prompt::Chat(messages), target.adapter(), params);
     let stream = pipeline::submit(&state, generate, &mut target, auto).await?;
     let timer = RequestTimer::new(adapter_label(target.adapter()), started);
-    let generations = Generations::new(vec![stream], n, timer);
+    let generations = Generations::new(vec![stream], n, timer, want_logprobs);
     let reply = Reply::new("chatcmpl", &state, target, sources, want_logprobs);
     let model = reply.target.model.clone();
     let adapter = reply.target.adapter().map(str::to_string);
@@ -118,9 +118,6 @@ impl Advance for ChunkStream {
 
     async fn advance(&mut self) {
         match self.generations.next().await {
-            Some(Update::Text { text, .. }) if text.is_empty() && !self.reply.want_logprobs => {
-                // Text held back (a partial character or a possible stop string): nothing to send.
-            }
             Some(Update::Text {
                 choice,
                 text,

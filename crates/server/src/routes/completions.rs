@@ -61,7 +61,7 @@ pub(super) async fn completions(
     }
     let choices = streams.len() * n;
     let timer = RequestTimer::new(adapter_label(target.adapter()), started);
-    let generations = Generations::new(streams, n, timer);
+    let generations = Generations::new(streams, n, timer, want_logprobs);
     let reply = Reply::new("cmpl", &state, target, None, want_logprobs);
     let model = reply.target.model.clone();
     let adapter = reply.target.adapter().map(str::to_string);
@@ -144,7 +144,6 @@ impl Advance for ChunkStream {
 
     async fn advance(&mut self) {
         match self.generations.next().await {
-            Some(Update::Text { text, .. }) if text.is_empty() && !self.reply.want_logprobs => {}
             Some(Update::Text {
                 choice,
                 text,

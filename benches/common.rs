@@ -9,7 +9,7 @@ use std::time::Instant;
 use candle_core::{DType, Device, Tensor};
 use switchboard_model::{
     write_safetensors, AdapterConfig, ForwardMode, KvCache, LogitsWanted, LoraAdapter, LoraPair,
-    Proj, Qwen2, SeqInput,
+    Proj, CausalLm, SeqInput,
 };
 
 /// The dimensions that determine the cost of a forward pass.
@@ -107,7 +107,7 @@ pub fn write_random_checkpoint(dir: &Path, s: &Shape) {
 }
 
 /// A random rank-16 adapter on every projection of every layer.
-pub fn random_adapter(model: &Qwen2, name: &str) -> LoraAdapter {
+pub fn random_adapter(model: &CausalLm, name: &str) -> LoraAdapter {
     let cfg = model.config();
     let layers = (0..cfg.num_hidden_layers)
         .map(|_| {
@@ -128,7 +128,7 @@ pub fn random_adapter(model: &Qwen2, name: &str) -> LoraAdapter {
 
 /// One forward call over `caches[i]` with `tokens[i]` and `adapters[i]`.
 pub fn forward(
-    model: &Qwen2,
+    model: &CausalLm,
     caches: &mut [KvCache],
     tokens: &[Vec<u32>],
     adapters: &[Option<&LoraAdapter>],
@@ -158,11 +158,11 @@ pub fn tokens(seq: usize, len: usize, offset: usize, vocab: usize) -> Vec<u32> {
 
 /// Writes a random checkpoint of `shape` to a temporary directory, loads it, and builds four
 /// random adapters.
-pub fn random_model_and_adapters(shape: &Shape) -> (Qwen2, Vec<LoraAdapter>) {
+pub fn random_model_and_adapters(shape: &Shape) -> (CausalLm, Vec<LoraAdapter>) {
     let started = Instant::now();
     let dir = tempfile::tempdir().expect("create temporary checkpoint directory");
     write_random_checkpoint(dir.path(), shape);
-    let model = Qwen2::load(dir.path(), DType::F32, &Device::Cpu).expect("load checkpoint");
+    let model = CausalLm::load(dir.path(), DType::F32, &Device::Cpu).expect("load checkpoint");
     drop(dir); // the weights are copied out of the mmap; free the disk space now
     let adapters: Vec<LoraAdapter> = (0..4)
         .map(|i| random_adapter(&model, &format!("adapter{i}")))

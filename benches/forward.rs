@@ -3,7 +3,7 @@
 //! and four different adapters (rows assigned round-robin; r = 16 on all seven projections).
 //!
 //! The checkpoint (`config.json` + `model.safetensors` with Hugging Face key names, f32, about
-//! 2 GB) is generated into a temporary directory at start-up and loaded through `Qwen2::load`,
+//! 2 GB) is generated into a temporary directory at start-up and loaded through `CausalLm::load`,
 //! so the real loader runs and nothing large is committed.
 //!
 //! * `cargo bench --bench forward`: the full shape. Prefill at batch 8 takes seconds per

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod hub;
 mod kb;
+mod model_cmd;
 mod router;
 mod serve;
 mod train;
@@ -44,6 +46,11 @@ enum Command {
         #[command(subcommand)]
         command: train::TrainCommand,
     },
+    /// Inspect, import and convert base models.
+    Model {
+        #[command(subcommand)]
+        command: model_cmd::ModelCommand,
+    },
     /// Work with LoRA adapters.
     Adapter {
         #[command(subcommand)]
@@ -81,6 +88,7 @@ fn main() -> Result<()> {
         Command::Kb { command } => kb::run(command),
         Command::Router { command } => router::run(command),
         Command::Train { command } => train::run(command),
+        Command::Model { command } => model_cmd::run(command),
         Command::Adapter {
             command: AdapterCommand::Merge { base, adapter, out },
         } => {

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::Deserialize;
-use switchboard_engine::{Engine, EngineConfig, RegistryConfig};
+use switchboard_engine::{AdapterDirPolicy, Engine, EngineConfig, RegistryConfig};
 use switchboard_rag::{PromptTemplate, Retriever};
 use switchboard_server::{AppState, DomainRouter, KbRetrieval, RagDefault, ServerConfig};
 
 /// Where the bundled default model and adapters live, relative to the repository.
-const DEFAULT_MODEL: &str = "tests/fixtures/golden/base";
+const DEFAULT_MODEL: &str = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+/// The bundled model's name in the API.
+const DEFAULT_MODEL_NAME: &str = "smollm2-135m-instruct";
 const DEFAULT_ADAPTERS: &str = "adapters";
 const DEFAULT_KB: &str = "kb";
 
@@ -33,8 +35,9 @@ pub struct ServeArgs {
     /// Port to listen on (0 picks a free one) [default: 8080].
     #[arg(long, env = "SWITCHBOARD_PORT")]
     pub port: Option<u16>,
-    /// Base model: a checkpoint directory or a hub id found in the local Hugging Face cache
-    /// [default: the bundled model].
+    /// Base model: a Hugging Face checkpoint directory, a GGUF file, or a hub id (`Org/Name`,
+    /// from the local Hugging Face cache, downloaded when online) [default: the bundled
+    /// SmolLM2-135M-Instruct Q4_1 GGUF].
     #[arg(long, env = "SWITCHBOARD_MODEL")]
     pub model: Option<String>,
     /// Directory whose adapter folders are loaded at start [default: the bundled adapters].
@@ -43,7 +46,8 @@ pub struct ServeArgs {
     /// Adapters may be loaded over HTTP only from inside this directory [default: --adapters].
     #[arg(long, env = "SWITCHBOARD_ADAPTER_ROOT")]
     pub adapter_root: Option<PathBuf>,
-    /// The base model's name in the API [default: the model directory's name].
+    /// The base model's name in the API [default: `smollm2-135m-instruct` for the bundled model,
+    /// else the directory's name or the GGUF file's stem].
     #[arg(long, env = "SWITCHBOARD_SERVED_MODEL_NAME")]
     pub served_model_name: Option<String>,
     /// API key required on /v1/* (also: --api-key-file).
@@ -160,6 +164,20 @@ impl ServeArgs {
     }
 }
 
+/// The base model's API name when `--served-model-name` is not given: the bundled model's id,
+/// else the checkpoint directory's name or the GGUF file's stem.
+fn default_served_name(bundled_model: bool, path: &Path) -> String {
+    if bundled_model {
+        return DEFAULT_MODEL_NAME.to_string();
+    }
+    let name = if path.is_file() {
+        path.file_stem()
+    } else {
+        path.file_name()
+    };
+    name.map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 /// A path of the repository: as given if it exists from here, else inside the source tree this
 /// binary was built from (so `cargo run` works from any directory).
 pub fn bundled(relative: &str) -> PathBuf {
@@ -191,17 +209,20 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .model
         .clone()
         .unwrap_or_else(|| bundled(DEFAULT_MODEL).display().to_string());
-    let model_dir =
-        switchboard_model::resolve_model_dir(&model_spec, &switchboard_model::default_hub_caches())
-            .with_context(|| format!("finding the model `{model_spec}`"))?;
+    let model_path = crate::hub::resolve_model(&model_spec)
+        .with_context(|| format!("finding the model `{model_spec}`"))?;
     // An explicit adapters directory must exist; the bundled one may be absent (an installed
     // binary away from the source tree), in which case the base model serves alone.
+    // The bundled adapters belong to the bundled model: with another model, those that do not
+    // fit it are skipped with a warning. A folder the user names must exist and fit.
     let adapters = match &args.adapters {
         Some(dir) if !dir.is_dir() => {
             bail!("{}: the adapters directory does not exist", dir.display())
         }
-        Some(dir) => Some(dir.clone()),
-        None => Some(bundled(DEFAULT_ADAPTERS)).filter(|dir| dir.is_dir()),
+        Some(dir) => Some((dir.clone(), AdapterDirPolicy::Strict)),
+        None => Some(bundled(DEFAULT_ADAPTERS))
+            .filter(|dir| dir.is_dir())
+            .map(|dir| (dir, AdapterDirPolicy::SkipMismatched)),
     };
     if adapters.is_none() {
         tracing::warn!("no adapters directory; serving the base model only (see --adapters)");
@@ -225,11 +246,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let registry_config = RegistryConfig {
         max_loaded_adapters: args.max_loaded_adapters,
     };
-    let served_model_name = args.served_model_name.clone().unwrap_or_else(|| {
-        model_dir
-            .file_name()
-            .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
-    });
+    let served_model_name = args
+        .served_model_name
+        .clone()
+        .unwrap_or_else(|| default_served_name(args.model.is_none(), &model_path));
     let mut config = ServerConfig::new(served_model_name.clone());
     config.model_root = model_spec.clone();
     config.api_keys = read_key(
@@ -242,7 +262,10 @@ pub fn run(args: ServeArgs) -> Result<()> {
         args.admin_key_file.as_deref(),
         "admin key",
     )?;
-    config.adapter_root = args.adapter_root.clone().or_else(|| adapters.clone());
+    config.adapter_root = args
+        .adapter_root
+        .clone()
+        .or_else(|| adapters.as_ref().map(|(dir, _)| dir.clone()));
     config.open_health_and_metrics = !args.protect_health_and_metrics.unwrap_or(false);
     if let Some(bytes) = args.max_body_bytes {
         config.max_body_bytes = bytes;
@@ -255,19 +278,19 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .with_context(|| format!("`{host}` is not an IP address to listen on"))?;
 
     let started = Instant::now();
-    let engine = Engine::from_dirs(
-        &model_dir,
-        adapters.as_deref(),
+    let engine = Engine::from_paths(
+        &model_path,
+        adapters.as_ref().map(|(dir, policy)| (dir.as_path(), *policy)),
         registry_config,
         engine_config,
     )
     .with_context(|| match &adapters {
-        Some(dir) => format!(
+        Some((dir, _)) => format!(
             "loading {} with the adapters in {}",
-            model_dir.display(),
+            model_path.display(),
             dir.display()
         ),
-        None => format!("loading {}", model_dir.display()),
+        None => format!("loading {}", model_path.display()),
     })?;
     tracing::info!(
         model = %served_model_name,

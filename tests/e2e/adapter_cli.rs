@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use switchboard_model::{DType, Device, ForwardMode, LogitsWanted, Qwen2, SeqInput};
+use switchboard_model::{DType, Device, ForwardMode, LogitsWanted, CausalLm, SeqInput};
 
 fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
@@ -42,7 +42,7 @@ fn merge_writes_a_checkpoint_that_matches_transformers() {
     );
     assert!(String::from_utf8_lossy(&run.stdout).contains("merged 14 modules"));
 
-    let model = Qwen2::load(&out, DType::F32, &Device::Cpu).expect("merged checkpoint loads");
+    let model = CausalLm::load(&out, DType::F32, &Device::Cpu).expect("merged checkpoint loads");
     let expected = candle_core::safetensors::load(
         golden().join("expected_merged_a.safetensors"),
         &Device::Cpu,

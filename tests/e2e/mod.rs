@@ -1,5 +1,6 @@
 mod adapter_cli;
 mod harness;
+mod model_cli;
 mod routing;
 mod server;
 mod tools_cli;

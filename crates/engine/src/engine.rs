@@ -10,12 +10,12 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use serde::Serialize;
-use switchboard_model::{DType, Device, KvCache, Qwen2, Qwen2Config};
+use switchboard_model::{CausalLm, DType, Device, KvCache, ModelConfig, ModelSource};
 use tokio::sync::mpsc as tokio_mpsc;
 
 use crate::detokenizer::IncrementalDecoder;
 use crate::error::{EngineError, Result};
-use crate::registry::{AdapterRegistry, RegistryConfig};
+use crate::registry::{AdapterDirPolicy, AdapterRegistry, RegistryConfig};
 use crate::request::{AdapterRef, GenerateRequest, GenerationStream, Prompt};
 use crate::sampler::{choice_seed, random_seed, Sampler};
 use crate::scheduler::{Command, Scheduler};
@@ -128,7 +128,7 @@ impl Shared {
 }
 
 struct Inner {
-    model: Arc<Qwen2>,
+    model: Arc<CausalLm>,
     tokenizer: Arc<TextTokenizer>,
     registry: Arc<AdapterRegistry>,
     config: EngineConfig,
@@ -158,21 +158,34 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Loads a model directory (weights, tokenizer, chat template) in f32 on the CPU and, when
-    /// given, every adapter folder of `adapters_dir`, then starts the engine.
-    pub fn from_dirs(
-        model_dir: &Path,
-        adapters_dir: Option<&Path>,
+    /// Loads a model (a checkpoint directory or a GGUF file: weights, tokenizer, chat template)
+    /// in f32 on the CPU and, when given, every adapter folder of `adapters_dir`, then starts
+    /// the engine. With [`AdapterDirPolicy::SkipMismatched`], adapters that do not fit this
+    /// base are skipped with a warning instead of failing the start.
+    pub fn from_paths(
+        model_path: &Path,
+        adapters_dir: Option<(&Path, AdapterDirPolicy)>,
         registry_config: RegistryConfig,
         config: EngineConfig,
     ) -> Result<Self> {
         let device = Device::Cpu;
-        let model = Qwen2::load(model_dir, DType::F32, &device)?;
-        let tokenizer = TextTokenizer::from_dir(model_dir)?;
+        let source = ModelSource::open(model_path)?;
+        let model = CausalLm::from_source(&source, DType::F32, &device)?;
+        let tokenizer = match &source {
+            ModelSource::Checkpoint(c) => TextTokenizer::from_dir(&c.dir)?,
+            ModelSource::Gguf(g) => TextTokenizer::from_gguf_metadata(&g.path, g.metadata())?,
+        };
+        drop(source);
         let registry =
             AdapterRegistry::new(model.config().clone(), DType::F32, device, registry_config);
-        if let Some(dir) = adapters_dir {
-            registry.load_dir(dir)?;
+        match adapters_dir {
+            Some((dir, AdapterDirPolicy::Strict)) => {
+                registry.load_dir(dir)?;
+            }
+            Some((dir, AdapterDirPolicy::SkipMismatched)) => {
+                registry.load_dir_fitting(dir)?;
+            }
+            None => {}
         }
         Self::start(
             Arc::new(model),
@@ -184,7 +197,7 @@ impl Engine {
 
     /// Starts the step loop on its own thread.
     pub fn start(
-        model: Arc<Qwen2>,
+        model: Arc<CausalLm>,
         tokenizer: Arc<TextTokenizer>,
         registry: Arc<AdapterRegistry>,
         config: EngineConfig,
@@ -193,8 +206,8 @@ impl Engine {
         let cfg = model.config();
         let max_model_len = config
             .max_model_len
-            .unwrap_or(cfg.max_position_embeddings)
-            .min(cfg.max_position_embeddings);
+            .unwrap_or(cfg.max_positions())
+            .min(cfg.max_positions());
         let bytes_per_token = KvCache::bytes_per_token(cfg, model.dtype()).max(1);
         let budget_tokens = config.kv_cache_bytes / bytes_per_token;
         let mut eos: BTreeSet<u32> = tokenizer.eos_token_ids().clone();
@@ -432,12 +445,12 @@ impl Engine {
     }
 
     /// The model being served.
-    pub fn model(&self) -> &Arc<Qwen2> {
+    pub fn model(&self) -> &Arc<CausalLm> {
         &self.inner.model
     }
 
     /// The model's config.
-    pub fn model_config(&self) -> &Qwen2Config {
+    pub fn model_config(&self) -> &ModelConfig {
         self.inner.model.config()
     }
 

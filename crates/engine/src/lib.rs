@@ -32,7 +32,9 @@ pub use detokenizer::IncrementalDecoder;
 pub use engine::{Engine, EngineConfig, EngineStats};
 pub use error::{EngineError, Result};
 pub use params::{SamplingParams, MAX_N, MAX_TOP_LOGPROBS};
-pub use registry::{ActiveAdapter, AdapterInfo, AdapterRegistry, AdapterStats, RegistryConfig};
+pub use registry::{
+    ActiveAdapter, AdapterDirPolicy, AdapterInfo, AdapterRegistry, AdapterStats, RegistryConfig,
+};
 pub use request::{
     AdapterRef, ChoiceOutput, Completion, FinishReason, GenerateEvent, GenerateRequest,
     GeneratedToken, GenerationStream, Prompt, StopMatch, Usage,

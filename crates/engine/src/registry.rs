@@ -12,12 +12,44 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use switchboard_model::{DType, Device, LoraAdapter, Qwen2Config};
+use switchboard_model::{DType, Device, LoraAdapter, ModelConfig, ModelError};
 
 use crate::error::{EngineError, Result};
 
 /// Longest accepted adapter name, in characters.
 const MAX_NAME_CHARS: usize = 128;
+
+/// The adapter folders of `dir` (subfolders with an `adapter_config.json`), sorted by name.
+fn adapter_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let io_error = |e: std::io::Error| EngineError::File {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    };
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        if !path.is_dir() {
+            continue; // READMEs and other files beside the adapter folders
+        }
+        if !path.join("adapter_config.json").is_file() {
+            tracing::warn!(path = %path.display(), "skipped: no adapter_config.json");
+            continue;
+        }
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        found.push((name.into_owned(), path));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// What loading an adapters folder does with an adapter that does not fit the base model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterDirPolicy {
+    /// Fail, naming the adapter (a folder the user named).
+    Strict,
+    /// Skip it with a warning (the bundled folder, when serving another model).
+    SkipMismatched,
+}
 
 /// Limits of an [`AdapterRegistry`].
 #[derive(Debug, Clone, Default)]
@@ -226,7 +258,7 @@ impl State {
 /// (load, unload) and the scheduler (acquire).
 #[derive(Debug)]
 pub struct AdapterRegistry {
-    base: Qwen2Config,
+    base: ModelConfig,
     dtype: DType,
     device: Device,
     config: RegistryConfig,
@@ -235,7 +267,7 @@ pub struct AdapterRegistry {
 
 impl AdapterRegistry {
     /// An empty registry for adapters of `base`, loaded as `dtype` on `device`.
-    pub fn new(base: Qwen2Config, dtype: DType, device: Device, config: RegistryConfig) -> Self {
+    pub fn new(base: ModelConfig, dtype: DType, device: Device, config: RegistryConfig) -> Self {
         Self {
             base,
             dtype,
@@ -250,32 +282,40 @@ impl AdapterRegistry {
     /// name. Stops at the first adapter that fails to load, with an error naming it; those
     /// loaded before it stay registered.
     pub fn load_dir(&self, dir: &Path) -> Result<Vec<AdapterInfo>> {
-        let io_error = |e: std::io::Error| EngineError::File {
-            path: dir.to_path_buf(),
-            reason: e.to_string(),
-        };
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io_error)? {
-            let path = entry.map_err(io_error)?.path();
-            if !path.is_dir() {
-                continue; // READMEs and other files beside the adapter folders
-            }
-            if !path.join("adapter_config.json").is_file() {
-                tracing::warn!(path = %path.display(), "skipped: no adapter_config.json");
-                continue;
-            }
-            let name = path.file_name().unwrap_or_default().to_string_lossy();
-            found.push((name.into_owned(), path));
-        }
-        found.sort();
+        let found = adapter_folders(dir)?;
         for (name, path) in &found {
             self.load(name, path, None)?;
         }
+        Ok(self.infos(found.iter().map(|(name, _)| name.as_str())))
+    }
+
+    /// Like [`AdapterRegistry::load_dir`], but an adapter that does not fit the base model (made
+    /// for another base) is skipped with a warning naming it. For a default adapters folder
+    /// that belongs to the default model, when the user serves another model.
+    pub fn load_dir_fitting(&self, dir: &Path) -> Result<Vec<AdapterInfo>> {
+        let mut loaded = Vec::new();
+        for (name, path) in adapter_folders(dir)? {
+            match self.load(&name, &path, None) {
+                Ok(_) => loaded.push(name),
+                Err(EngineError::Model(ModelError::InvalidAdapter { reason, .. })) => {
+                    tracing::warn!(
+                        adapter = %name,
+                        path = %path.display(),
+                        %reason,
+                        "skipped: the adapter does not fit this base model"
+                    );
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(self.infos(loaded.iter().map(String::as_str)))
+    }
+
+    fn infos<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<AdapterInfo> {
         let state = self.lock();
-        Ok(found
-            .iter()
-            .filter_map(|(name, _)| Some(state.entries.get(name)?.info()))
-            .collect())
+        names
+            .filter_map(|name| Some(state.entries.get(name)?.info()))
+            .collect()
     }
 
     /// Loads `path` as `name`, replacing the current version if any. With
@@ -466,7 +506,7 @@ mod tests {
     }
 
     fn registry(max_loaded_adapters: Option<usize>) -> AdapterRegistry {
-        let base = Qwen2Config::from_file(&golden("base/config.json")).expect("base config");
+        let base = ModelConfig::from_file(&golden("base/config.json")).expect("base config");
         let config = RegistryConfig {
             max_loaded_adapters,
         };

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_model::{ForwardMode, LogitsWanted, Qwen2, SeqInput, Tensor};
+use switchboard_model::{ForwardMode, LogitsWanted, CausalLm, SeqInput, Tensor};
 
 use crate::engine::{EngineConfig, Shared};
 use crate::request::GenerateEvent;
@@ -31,7 +31,7 @@ pub(crate) enum Command {
 }
 
 pub(crate) struct Scheduler {
-    pub model: Arc<Qwen2>,
+    pub model: Arc<CausalLm>,
     pub tokenizer: Arc<TextTokenizer>,
     pub config: EngineConfig,
     pub budget_tokens: usize,

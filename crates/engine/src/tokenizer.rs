@@ -1,15 +1,17 @@
 //! The model's tokenizer (`tokenizer.json`), its special tokens (`tokenizer_config.json`,
 //! `generation_config.json`) and its chat template.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+use candle_core::quantized::gguf_file::Value as GgufValue;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{EngineError, Result};
 
-/// Tokenizer, special tokens and chat template of one model directory.
+/// Tokenizer, special tokens and chat template of one model (a directory or a GGUF file).
 pub struct TextTokenizer {
     inner: tokenizers::Tokenizer,
     template: ChatTemplate,
@@ -42,6 +44,37 @@ fn token_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
+/// The chat template of `tokenizer_config.json` (a string, or the one named "default" of a
+/// list), ChatML when there is none.
+fn chat_template(config: &Value, bos: Option<String>, eos: Option<String>) -> Result<ChatTemplate> {
+    match config.get("chat_template") {
+        Some(Value::String(source)) => ChatTemplate::new(source, bos, eos),
+        Some(Value::Array(named)) => {
+            let default = named
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"));
+            match default
+                .and_then(|t| t.get("template"))
+                .and_then(Value::as_str)
+            {
+                Some(source) => ChatTemplate::new(source, bos, eos),
+                None => Ok(ChatTemplate::chatml()),
+            }
+        }
+        _ => Ok(ChatTemplate::chatml()),
+    }
+}
+
+/// `generation_config.json`'s `eos_token_id`: one id or a list.
+fn eos_ids(generation: &Value) -> BTreeSet<u32> {
+    let as_id = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    match generation.get("eos_token_id") {
+        Some(Value::Array(ids)) => ids.iter().filter_map(as_id).collect(),
+        Some(id) => as_id(id).into_iter().collect(),
+        None => BTreeSet::new(),
+    }
+}
+
 impl TextTokenizer {
     /// Loads `tokenizer.json` (required), `tokenizer_config.json` and `generation_config.json`
     /// (optional) from a model directory.
@@ -53,41 +86,42 @@ impl TextTokenizer {
                 reason: "missing tokenizer.json".into(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| EngineError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        let tokenizer_json = read_json(&path)?.unwrap_or(Value::Null);
         let config = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
         let generation = read_json(&dir.join("generation_config.json"))?.unwrap_or(Value::Null);
+        Self::from_parts(&path, &tokenizer_json, &config, &generation)
+    }
 
-        let bos = token_text(config.get("bos_token"));
-        let eos = token_text(config.get("eos_token"));
-        let template = match config.get("chat_template") {
-            Some(Value::String(source)) => ChatTemplate::new(source, bos.clone(), eos.clone())?,
-            // A list of named templates: the one named "default".
-            Some(Value::Array(named)) => {
-                let default = named
-                    .iter()
-                    .find(|t| t.get("name").and_then(Value::as_str) == Some("default"));
-                match default
-                    .and_then(|t| t.get("template"))
-                    .and_then(Value::as_str)
-                {
-                    Some(source) => ChatTemplate::new(source, bos.clone(), eos.clone())?,
-                    None => ChatTemplate::chatml(),
-                }
-            }
-            _ => ChatTemplate::chatml(),
-        };
+    /// Builds the tokenizer of a GGUF file from its `tokenizer.ggml.*` metadata (see
+    /// [`switchboard_model::hf_tokenizer_files`]); `path` names the file in errors.
+    pub fn from_gguf_metadata(path: &Path, metadata: &HashMap<String, GgufValue>) -> Result<Self> {
+        let files = switchboard_model::hf_tokenizer_files(path, metadata)?;
+        Self::from_parts(
+            path,
+            &files.tokenizer_json,
+            &files.tokenizer_config,
+            &files.generation_config,
+        )
+    }
 
-        let mut eos_token_ids = BTreeSet::new();
-        match generation.get("eos_token_id") {
-            Some(Value::Number(n)) => eos_token_ids.extend(n.as_u64().map(|n| n as u32)),
-            Some(Value::Array(ids)) => {
-                eos_token_ids.extend(ids.iter().filter_map(Value::as_u64).map(|n| n as u32))
-            }
-            _ => {}
-        }
+    /// Builds the tokenizer from the contents of `tokenizer.json`, `tokenizer_config.json`
+    /// and `generation_config.json` (`Value::Null` for a missing optional file); `source`
+    /// names where they come from in errors.
+    pub fn from_parts(
+        source: &Path,
+        tokenizer_json: &Value,
+        tokenizer_config: &Value,
+        generation_config: &Value,
+    ) -> Result<Self> {
+        let inner =
+            tokenizers::Tokenizer::deserialize(tokenizer_json).map_err(|e| EngineError::File {
+                path: source.to_path_buf(),
+                reason: format!("invalid tokenizer.json: {e}"),
+            })?;
+        let bos = token_text(tokenizer_config.get("bos_token"));
+        let eos = token_text(tokenizer_config.get("eos_token"));
+        let template = chat_template(tokenizer_config, bos, eos.clone())?;
+        let mut eos_token_ids = eos_ids(generation_config);
         if let Some(id) = eos.as_deref().and_then(|t| inner.token_to_id(t)) {
             eos_token_ids.insert(id);
         }

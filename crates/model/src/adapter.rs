@@ -9,7 +9,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::check_safetensors;
-use crate::config::Qwen2Config;
+use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::lora::{LoraPair, Proj};
 
@@ -256,7 +256,7 @@ struct BaseShape {
 }
 
 impl BaseShape {
-    fn of(cfg: &Qwen2Config) -> Self {
+    fn of(cfg: &ModelConfig) -> Self {
         Self {
             layers: cfg.num_hidden_layers,
             hidden: cfg.hidden_size,
@@ -285,7 +285,7 @@ impl LoraAdapter {
     /// The adapter is named after the directory.
     pub fn load(
         dir: impl AsRef<Path>,
-        base: &Qwen2Config,
+        base: &ModelConfig,
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
@@ -305,7 +305,7 @@ impl LoraAdapter {
     fn load_inner(
         dir: &Path,
         name: String,
-        base: &Qwen2Config,
+        base: &ModelConfig,
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
@@ -339,7 +339,7 @@ impl LoraAdapter {
         name: String,
         config: AdapterConfig,
         tensors: HashMap<String, Tensor>,
-        base: &Qwen2Config,
+        base: &ModelConfig,
         dtype: DType,
     ) -> Result<Self> {
         if let Some(feature) = config.unsupported_feature() {
@@ -442,7 +442,7 @@ impl LoraAdapter {
         name: String,
         config: AdapterConfig,
         layers: Vec<[Option<LoraPair>; 7]>,
-        base: &Qwen2Config,
+        base: &ModelConfig,
     ) -> Result<Self> {
         let shape = BaseShape::of(base);
         if layers.len() != shape.layers {
@@ -533,7 +533,7 @@ impl LoraAdapter {
     }
 
     /// Errors unless the adapter was validated against a base with this config's shapes.
-    pub fn check_fits(&self, base: &Qwen2Config) -> Result<()> {
+    pub fn check_fits(&self, base: &ModelConfig) -> Result<()> {
         if self.base != BaseShape::of(base) {
             return Err(ModelError::adapter(
                 self.source
@@ -569,7 +569,7 @@ impl LoraAdapter {
     }
 }
 
-/// Refuses target names that cannot be a Qwen2 projection (another architecture, or embedding /
+/// Refuses target names that cannot be a Qwen2 or Llama projection (another architecture, or embedding /
 /// LM-head LoRA, which is not supported).
 fn check_targets_exist(targets: &TargetModules) -> Result<()> {
     let TargetModules::List(names) = targets else {
@@ -586,7 +586,7 @@ fn check_targets_exist(targets: &TargetModules) -> Result<()> {
         if Proj::from_name(leaf).is_none() {
             return Err(ModelError::adapter(
                 "",
-                format!("target module {name:?} does not exist in a Qwen2 model (adapter for another architecture?)"),
+                format!("target module {name:?} does not exist in a Qwen2 or Llama model (adapter for another architecture?)"),
             ));
         }
     }
@@ -617,7 +617,7 @@ fn parse_peft_key(key: &str, n_layers: usize) -> Result<(usize, Proj, bool)> {
     let parts: Vec<&str> = module.split('.').collect();
     let ["model", "layers", layer, parent, proj] = parts.as_slice() else {
         return Err(bad(
-            "not a module of a Qwen2 decoder layer (adapter for another architecture?)",
+            "not a module of a Qwen2 or Llama decoder layer (adapter for another architecture?)",
         ));
     };
     let layer: usize = layer
@@ -630,7 +630,7 @@ fn parse_peft_key(key: &str, n_layers: usize) -> Result<(usize, Proj, bool)> {
     }
     let proj = Proj::from_name(proj)
         .filter(|p| p.parent() == *parent)
-        .ok_or_else(|| bad("not a Qwen2 projection"))?;
+        .ok_or_else(|| bad("not a Qwen2 or Llama projection"))?;
     Ok((layer, proj, is_a))
 }
 

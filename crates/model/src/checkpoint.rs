@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
-use crate::config::Qwen2Config;
+use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 
 /// A checkpoint directory whose files have been found and checked, not yet loaded.
@@ -16,7 +16,7 @@ pub struct Checkpoint {
     /// The directory.
     pub dir: PathBuf,
     /// The parsed and validated `config.json`.
-    pub config: Qwen2Config,
+    pub config: ModelConfig,
     /// The safetensors files holding the weights (one, or every shard of the index).
     pub weight_files: Vec<PathBuf>,
 }
@@ -39,7 +39,7 @@ impl Checkpoint {
                 reason: "missing config.json".into(),
             });
         }
-        let config = Qwen2Config::from_file(&config_path)?;
+        let config = ModelConfig::from_file(&config_path)?;
         let weight_files = find_weight_files(&dir)?;
         for file in &weight_files {
             check_safetensors(file)?;

@@ -63,6 +63,17 @@ pub enum ModelError {
         /// What is wrong.
         reason: String,
     },
+    /// A GGUF file is corrupt or truncated, or holds something this runtime does not run
+    /// (an unknown architecture, tensor type or tokenizer).
+    #[error("{path}: {field}: {reason}")]
+    Gguf {
+        /// The GGUF file.
+        path: PathBuf,
+        /// The metadata key or tensor name at fault (`general.architecture`, `blk.0.attn_q.weight`).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The inputs of a forward call are inconsistent (empty sequence, position past the context...).
     #[error("invalid forward input: {0}")]
     InvalidInput(String),
@@ -79,6 +90,18 @@ impl ModelError {
         Self::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub(crate) fn gguf(
+        path: impl Into<PathBuf>,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::Gguf {
+            path: path.into(),
+            field: field.into(),
+            reason: reason.into(),
         }
     }
 

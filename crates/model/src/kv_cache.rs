@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::config::Qwen2Config;
+use crate::config::ModelConfig;
 use crate::error::Result;
 
 #[derive(Debug, Clone, Default)]
@@ -27,12 +27,12 @@ pub struct KvCache {
 
 impl KvCache {
     /// An empty cache for a model with this config.
-    pub fn new(cfg: &Qwen2Config) -> Self {
+    pub fn new(cfg: &ModelConfig) -> Self {
         Self {
             layers: vec![LayerKv::default(); cfg.num_hidden_layers],
             n_kv_heads: cfg.num_kv_heads(),
             head_dim: cfg.head_dim(),
-            max_len: cfg.max_position_embeddings,
+            max_len: cfg.max_positions(),
         }
     }
 
@@ -75,7 +75,7 @@ impl KvCache {
     }
 
     /// Bytes one cached position takes over all layers, for a given dtype.
-    pub fn bytes_per_token(cfg: &Qwen2Config, dtype: DType) -> usize {
+    pub fn bytes_per_token(cfg: &ModelConfig, dtype: DType) -> usize {
         2 * cfg.num_hidden_layers * cfg.num_kv_heads() * cfg.head_dim() * dtype.size_in_bytes()
     }
 
@@ -136,7 +136,7 @@ impl KvCache {
 mod tests {
     use super::*;
 
-    fn config() -> Qwen2Config {
+    fn config() -> ModelConfig {
         serde_json::from_value(serde_json::json!({
             "vocab_size": 10, "hidden_size": 8, "intermediate_size": 16,
             "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,

@@ -1,11 +1,12 @@
 //! # switchboard-model
 //!
-//! A Qwen2 causal language model on candle that applies a *different* LoRA adapter (or none)
+//! A causal language model of the Qwen2 or Llama family on candle that applies a *different* LoRA adapter (or none)
 //! to each sequence of a batch in one forward pass, and reproduces Hugging Face transformers +
 //! peft numerically.
 //!
-//! * [`Qwen2`] loads a Hugging Face checkpoint directory ([`Checkpoint`]) and runs
-//!   [`Qwen2::forward`] over a ragged batch of [`SeqInput`]s, each with its own tokens,
+//! * [`CausalLm`] loads a Hugging Face checkpoint directory ([`Checkpoint`]) or a GGUF file
+//!   ([`GgufFile`]) and runs
+//!   [`CausalLm::forward`] over a ragged batch of [`SeqInput`]s, each with its own tokens,
 //!   [`KvCache`] and optional [`LoraAdapter`].
 //! * [`LoraAdapter`] reads PEFT adapters (`adapter_config.json` + `adapter_model.safetensors`),
 //!   validates them against the base and refuses what it cannot apply exactly.
@@ -19,27 +20,41 @@
 
 mod adapter;
 mod attention;
+mod causal_lm;
 mod checkpoint;
 mod config;
 mod error;
+mod gguf;
+mod gguf_tokenizer;
 mod hub_cache;
+mod inspect;
 mod io;
 mod kv_cache;
 mod lora;
+mod linear;
 mod merge;
-mod qwen2;
+mod mode;
 mod small_batch;
+mod source;
 
 pub use adapter::{AdapterConfig, LoraAdapter, TargetModules};
 pub use checkpoint::{check_safetensors, find_weight_files, Checkpoint};
-pub use config::{Qwen2Config, RopeParameters};
+pub use config::{Architecture, ModelConfig, RopeParameters};
 pub use error::{ModelError, Result};
+pub use gguf::{hf_name as gguf_hf_name, GgufFile, GgufTensor};
+pub use source::{is_gguf, ModelSource};
+pub use gguf_tokenizer::{hf_tokenizer_files, HfTokenizerFiles};
 pub use hub_cache::{default_hub_caches, resolve_model_dir};
+pub use inspect::{
+    ggml_type_name, gguf_file_type_name, gguf_value_json, gguf_version, kv_cache_bytes_per_token,
+    parameter_count, safetensors_tensors, stored_tensors, StoredTensor,
+};
 pub use io::{write_dir, write_file, write_safetensors};
 pub use kv_cache::KvCache;
 pub use lora::{LoraPair, Proj};
 pub use merge::{merge_adapter, MergeReport};
-pub use qwen2::{ForwardMode, LogitsWanted, Qwen2, SeqInput};
+pub use causal_lm::{CausalLm, SeqInput};
+pub use mode::{ForwardMode, LogitsWanted};
 
 /// Re-exported so users name the same candle types as this crate.
 pub use candle_core::{DType, Device, Tensor};
@@ -50,7 +65,7 @@ mod tests {
     #[test]
     fn model_and_adapters_are_shareable_across_threads() {
         fn shareable<T: Send + Sync + 'static>() {}
-        shareable::<crate::Qwen2>();
+        shareable::<crate::CausalLm>();
         shareable::<crate::LoraAdapter>();
         shareable::<crate::KvCache>();
     }

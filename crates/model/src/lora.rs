@@ -1,18 +1,11 @@
-//! `LoraLinear`: a frozen base linear layer decorated with per-row-group LoRA deltas.
-//!
-//! The base GEMM runs once over every token of the batch; each group of rows that shares an
-//! adapter then adds `scale * (x A^T) B^T` computed on its own rows only.
+//! The LoRA vocabulary shared by every layer of the crate: which projections can be adapted
+//! ([`Proj`]) and one low-rank pair ([`LoraPair`]).
 
-use std::ops::Range;
+use candle_core::Tensor;
 
-use candle_core::{Module, Tensor};
-
-use crate::adapter::LoraAdapter;
 use crate::error::Result;
-use crate::qwen2::ForwardMode;
-use crate::small_batch;
 
-/// The seven projections of a Qwen2 decoder layer that LoRA can target, named as in
+/// The seven projections of a decoder layer (Qwen2 and Llama alike) that LoRA can target, named as in
 /// Hugging Face (`q_proj`, ..., `down_proj`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proj {
@@ -109,85 +102,5 @@ impl LoraPair {
     /// `scale * B A`, the dense weight delta of shape `[out, in]`, used to merge.
     pub fn dense_delta(&self) -> Result<Tensor> {
         Ok((self.b.matmul(&self.a)? * self.scale)?)
-    }
-}
-
-/// A run of consecutive batch rows that all use the same adapter (rows without an adapter are
-/// simply not covered by any run).
-#[derive(Debug, Clone)]
-pub struct AdapterRun<'a> {
-    /// Rows of the flattened token batch.
-    pub rows: Range<usize>,
-    /// The adapter applied to those rows.
-    pub adapter: &'a LoraAdapter,
-}
-
-/// A base linear layer (weight `[out, in]`, optional bias) that LoRA adapters can decorate.
-#[derive(Debug, Clone)]
-pub struct LoraLinear {
-    base: candle_nn::Linear,
-    layer: usize,
-    proj: Proj,
-}
-
-impl LoraLinear {
-    pub(crate) fn new(base: candle_nn::Linear, layer: usize, proj: Proj) -> Self {
-        Self { base, layer, proj }
-    }
-
-    /// `x W^T + b`, plus each run's LoRA delta on its own rows. `xs: [n, in]` -> `[n, out]`.
-    pub fn forward(
-        &self,
-        xs: &Tensor,
-        runs: &[AdapterRun<'_>],
-        mode: ForwardMode,
-    ) -> Result<Tensor> {
-        let pairs: Vec<(Range<usize>, &LoraPair)> = runs
-            .iter()
-            .filter_map(|run| Some((run.rows.clone(), run.adapter.pair(self.layer, self.proj)?)))
-            .collect();
-        let weight = self.base.weight();
-        if mode == ForwardMode::Inference
-            && small_batch::applies(xs, weight)
-            && pairs.iter().all(|(_, p)| small_batch::pair_is_f32(p))
-        {
-            return small_batch::linear(xs, weight, self.base.bias(), &pairs);
-        }
-        let ys = self.base.forward(xs)?;
-        if pairs.is_empty() {
-            return Ok(ys);
-        }
-        if mode == ForwardMode::Inference && small_batch::applies_in_place(&ys, &pairs) {
-            small_batch::add_lora_in_place(&ys, xs, &pairs)?;
-            return Ok(ys);
-        }
-        let (n_rows, out) = ys.dims2()?;
-        if let [(rows, pair)] = pairs.as_slice() {
-            if rows.start == 0 && rows.end == n_rows {
-                return Ok((ys + pair.delta(xs)?)?);
-            }
-        }
-        // Assemble one `[n, out]` delta (zeros where no adapter applies) and add it once.
-        let mut parts = Vec::with_capacity(2 * pairs.len() + 1);
-        let mut cursor = 0;
-        for (rows, pair) in &pairs {
-            if rows.start > cursor {
-                parts.push(Tensor::zeros(
-                    (rows.start - cursor, out),
-                    ys.dtype(),
-                    ys.device(),
-                )?);
-            }
-            parts.push(pair.delta(&xs.narrow(0, rows.start, rows.len())?)?);
-            cursor = rows.end;
-        }
-        if cursor < n_rows {
-            parts.push(Tensor::zeros(
-                (n_rows - cursor, out),
-                ys.dtype(),
-                ys.device(),
-            )?);
-        }
-        Ok((ys + Tensor::cat(&parts, 0)?)?)
     }
 }

@@ -204,7 +204,7 @@ fn forward_errors_leave_caches_untouched() {
     );
 
     // Past the context: refused, cache intact.
-    let max = model.config().max_position_embeddings;
+    let max = model.config().max_positions();
     let long = vec![5u32; max + 1];
     let mut batch = [SeqInput {
         tokens: &long,

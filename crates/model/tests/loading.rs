@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use switchboard_model::{
     merge_adapter, write_safetensors, DType, Device, ForwardMode, LogitsWanted, LoraAdapter,
-    ModelError, Qwen2, SeqInput, Tensor,
+    ModelError, CausalLm, SeqInput, Tensor,
 };
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -30,7 +30,7 @@ fn pt_metadata() -> Option<HashMap<String, String>> {
 }
 
 /// Prompt-1 logits at every position of a model (and adapter).
-fn prompt1_logits(model: &Qwen2, adapter: Option<&LoraAdapter>) -> Tensor {
+fn prompt1_logits(model: &CausalLm, adapter: Option<&LoraAdapter>) -> Tensor {
     let prompt = Expected::load("base").ids("prompt1.input_ids");
     let mut cache = model.new_cache();
     let mut batch = [SeqInput {
@@ -45,7 +45,7 @@ fn prompt1_logits(model: &Qwen2, adapter: Option<&LoraAdapter>) -> Tensor {
         .remove(0)
 }
 
-fn load_adapter_from(model: &Qwen2, dir: &Path) -> switchboard_model::Result<LoraAdapter> {
+fn load_adapter_from(model: &CausalLm, dir: &Path) -> switchboard_model::Result<LoraAdapter> {
     LoraAdapter::load(dir, model.config(), DType::F32, &Device::Cpu)
 }
 
@@ -93,7 +93,7 @@ fn sharded_checkpoint_loads_like_the_single_file() {
     let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
     std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).expect("index");
 
-    let model = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect("sharded loads");
+    let model = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect("sharded loads");
     let diff = max_abs_diff(
         &prompt1_logits(&model, None),
         Expected::load("base").tensor("prompt1.logits"),
@@ -102,7 +102,7 @@ fn sharded_checkpoint_loads_like_the_single_file() {
 
     // A shard named in the index but missing is reported by name.
     std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).expect("rm");
-    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err("missing shard");
+    let err = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect_err("missing shard");
     assert!(
         err.to_string().contains("model-00002-of-00002.safetensors"),
         "{err}"
@@ -136,11 +136,11 @@ fn bf16_and_f16_checkpoints_and_compute() {
                 .expect("cast")
         });
         let from_narrow = prompt1_logits(
-            &Qwen2::load(&narrow, DType::F32, &Device::Cpu).expect("loads"),
+            &CausalLm::load(&narrow, DType::F32, &Device::Cpu).expect("loads"),
             None,
         );
         let from_widened = prompt1_logits(
-            &Qwen2::load(&widened, DType::F32, &Device::Cpu).expect("loads"),
+            &CausalLm::load(&widened, DType::F32, &Device::Cpu).expect("loads"),
             None,
         );
         assert!(
@@ -153,7 +153,7 @@ fn bf16_and_f16_checkpoints_and_compute() {
         assert!(diff < 0.25, "{name} weights: {diff}");
     }
     // Computing in f16 end to end.
-    let model = Qwen2::load(golden().join("base"), DType::F16, &Device::Cpu).expect("f16 compute");
+    let model = CausalLm::load(golden().join("base"), DType::F16, &Device::Cpu).expect("f16 compute");
     let adapter = LoraAdapter::load(
         golden().join("adapter_a"),
         model.config(),
@@ -181,7 +181,7 @@ fn corrupt_and_truncated_weights_are_refused_by_name() {
         let dir = tmp.path().join(name);
         copy_dir(&golden().join("base"), &dir);
         std::fs::write(dir.join("model.safetensors"), bytes).expect("write");
-        let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err(name);
+        let err = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect_err(name);
         assert!(
             matches!(err, ModelError::Safetensors { .. }),
             "{name}: {err:?}"
@@ -201,7 +201,7 @@ fn corrupt_and_truncated_weights_are_refused_by_name() {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     std::fs::remove_file(dir.join("model.safetensors")).expect("rm");
     write_safetensors(&dir.join("model.safetensors"), &tensors, pt_metadata()).expect("write");
-    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err("missing tensor");
+    let err = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect_err("missing tensor");
     assert!(matches!(err, ModelError::InvalidWeights { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -216,21 +216,21 @@ fn corrupt_and_truncated_weights_are_refused_by_name() {
             .expect("json");
     config["intermediate_size"] = 96.into();
     std::fs::write(dir.join("config.json"), config.to_string()).expect("write");
-    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu)
+    let err = CausalLm::load(&dir, DType::F32, &Device::Cpu)
         .expect_err("wrong shape")
         .to_string();
     assert!(err.contains("gate_proj") && err.contains("shape"), "{err}");
 
     // Missing directory / config / weights.
-    let err = Qwen2::load(tmp.path().join("nope"), DType::F32, &Device::Cpu).expect_err("no dir");
+    let err = CausalLm::load(tmp.path().join("nope"), DType::F32, &Device::Cpu).expect_err("no dir");
     assert!(err.to_string().contains("does not exist"), "{err}");
     let dir = tmp.path().join("no_weights");
     std::fs::create_dir(&dir).expect("mkdir");
     std::fs::copy(golden().join("base/config.json"), dir.join("config.json")).expect("copy");
-    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err("no weights");
+    let err = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect_err("no weights");
     assert!(err.to_string().contains("no model.safetensors"), "{err}");
     std::fs::write(dir.join("config.json"), "{ not json").expect("write");
-    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err("bad json");
+    let err = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect_err("bad json");
     assert!(err.to_string().contains("config.json"), "{err}");
 }
 
@@ -245,7 +245,7 @@ fn untied_head_reads_lm_head_weight() {
     config["tie_word_embeddings"] = false.into();
     std::fs::write(dir.join("config.json"), config.to_string()).expect("write");
     // Without lm_head.weight, an untied model must refuse to load rather than guess.
-    let err = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect_err("no lm_head");
+    let err = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect_err("no lm_head");
     assert!(err.to_string().contains("lm_head.weight"), "{err}");
     // With a head equal to the embeddings it computes the golden logits.
     let mut tensors: Vec<(String, Tensor)> = tensors_of(&dir.join("model.safetensors"))
@@ -261,7 +261,7 @@ fn untied_head_reads_lm_head_weight() {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     std::fs::remove_file(dir.join("model.safetensors")).expect("rm");
     write_safetensors(&dir.join("model.safetensors"), &tensors, pt_metadata()).expect("write");
-    let model = Qwen2::load(&dir, DType::F32, &Device::Cpu).expect("untied loads");
+    let model = CausalLm::load(&dir, DType::F32, &Device::Cpu).expect("untied loads");
     let diff = max_abs_diff(
         &prompt1_logits(&model, None),
         Expected::load("base").tensor("prompt1.logits"),
@@ -530,7 +530,7 @@ fn merge_reproduces_peft_merge_and_unload() {
     let (_, meta) = safetensors_metadata(&bytes);
     assert_eq!(meta.as_deref(), Some("pt"));
 
-    let model = Qwen2::load(&out, DType::F32, &Device::Cpu).expect("merged loads");
+    let model = CausalLm::load(&out, DType::F32, &Device::Cpu).expect("merged loads");
     let diff = max_abs_diff(
         &prompt1_logits(&model, None),
         Expected::load("merged_a").tensor("prompt1.logits"),

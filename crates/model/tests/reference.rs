@@ -9,7 +9,7 @@ use candle_core::Var;
 use candle_nn::{VarBuilder, VarMap};
 use common::*;
 use switchboard_model::{
-    AdapterConfig, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, LoraPair, Proj, Qwen2,
+    AdapterConfig, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, LoraPair, Proj, CausalLm,
     SeqInput, Tensor,
 };
 
@@ -27,8 +27,8 @@ fn base_matches_candle_transformers_qwen2() {
         num_hidden_layers: cfg.num_hidden_layers,
         num_attention_heads: cfg.num_attention_heads,
         num_key_value_heads: cfg.num_kv_heads(),
-        max_position_embeddings: cfg.max_position_embeddings,
-        sliding_window: cfg.max_position_embeddings,
+        max_position_embeddings: cfg.max_positions(),
+        sliding_window: cfg.max_positions(),
         max_window_layers: cfg.num_hidden_layers,
         tie_word_embeddings: cfg.tie_word_embeddings,
         rope_theta: cfg.rope_theta(),
@@ -154,7 +154,7 @@ fn every_base_weight_can_be_a_trainable_variable() {
         .config;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let model = Qwen2::new(&cfg, vb).expect("model over variables");
+    let model = CausalLm::new(&cfg, vb).expect("model over variables");
     // Copy the golden weights into the variables, then check the logits are the golden ones.
     let weights: HashMap<String, Tensor> =
         candle_core::safetensors::load(model_dir.join("model.safetensors"), &Device::Cpu)

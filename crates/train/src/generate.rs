@@ -3,14 +3,14 @@
 use std::collections::BTreeSet;
 
 use candle_core::D;
-use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, Qwen2, SeqInput};
+use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, CausalLm, SeqInput};
 
 use crate::error::Result;
 
 /// Extends `prompt` by up to `max_new_tokens` most likely tokens, stopping before any token in
 /// `stop`. Returns the new tokens only.
 pub fn greedy_decode(
-    model: &Qwen2,
+    model: &CausalLm,
     adapter: Option<&LoraAdapter>,
     prompt: &[u32],
     max_new_tokens: usize,

@@ -1,6 +1,6 @@
 //! # switchboard-train
 //!
-//! LoRA and full fine-tuning of switchboard's Qwen2 model (the one model implementation in
+//! LoRA and full fine-tuning of switchboard's causal LM (Qwen2 or Llama) (the one model implementation in
 //! `switchboard-model`, run in its differentiable mode), writing adapters in PEFT's layout that
 //! the server hot-loads and `peft.PeftModel.from_pretrained` reads.
 //!

@@ -1,7 +1,7 @@
 //! The training objective: next-token negative log-likelihood on the target positions only.
 
 use candle_core::{DType, Tensor, D};
-use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, Qwen2, SeqInput};
+use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, CausalLm, SeqInput};
 
 use crate::error::Result;
 use crate::tokenize::TokenizedExample;
@@ -16,7 +16,7 @@ pub type LossItem<'a> = (&'a TokenizedExample, Option<&'a LoraAdapter>);
 /// A sum rather than a mean, so that the trainer can divide by the target count of the whole
 /// optimizer step: gradient accumulation then equals one large batch exactly.
 pub fn batch_nll(
-    model: &Qwen2,
+    model: &CausalLm,
     batch: &[LossItem<'_>],
     mode: ForwardMode,
 ) -> Result<(Tensor, usize)> {

@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use switchboard_model::{
-    AdapterConfig, Checkpoint, LoraAdapter, LoraPair, Proj, Qwen2, Qwen2Config,
+    AdapterConfig, Checkpoint, LoraAdapter, LoraPair, Proj, CausalLm, ModelConfig,
 };
 
 use crate::error::{Result, TrainError};
@@ -25,7 +25,7 @@ struct LoraSlot {
 /// (`base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`).
 pub struct LoraParams {
     config: AdapterConfig,
-    base: Qwen2Config,
+    base: ModelConfig,
     slots: Vec<LoraSlot>,
 }
 
@@ -41,7 +41,7 @@ impl LoraParams {
     /// `a = sqrt(5)`), B zero, so training starts from the base model's function.
     /// Values come from `seed`, whatever the device.
     pub fn init(
-        base: &Qwen2Config,
+        base: &ModelConfig,
         config: AdapterConfig,
         seed: u64,
         dtype: DType,
@@ -170,7 +170,7 @@ impl LoraParams {
 
 /// Every weight of a checkpoint as a variable, and the model built over them.
 pub struct FullParams {
-    model: Qwen2,
+    model: CausalLm,
     vars: Vec<(String, Var)>,
 }
 
@@ -192,12 +192,12 @@ impl FullParams {
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect();
         let vb = VarBuilder::from_tensors(by_name, dtype, device);
-        let model = Qwen2::new(&checkpoint.config, vb)?;
+        let model = CausalLm::new(&checkpoint.config, vb)?;
         Ok(Self { model, vars })
     }
 
     /// The model computing with the variables.
-    pub fn model(&self) -> &Qwen2 {
+    pub fn model(&self) -> &CausalLm {
         &self.model
     }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Tensor, Var};
 use switchboard_engine::TextTokenizer;
-use switchboard_model::{AdapterConfig, Checkpoint, ForwardMode, LoraAdapter, Qwen2};
+use switchboard_model::{AdapterConfig, Checkpoint, ForwardMode, LoraAdapter, CausalLm};
 
 use crate::config::{Method, TrainConfig};
 use crate::dataset::{
@@ -103,7 +103,7 @@ impl Observer for Silent {}
 #[allow(clippy::large_enum_variant)]
 enum Trainable {
     Lora {
-        base: Qwen2,
+        base: CausalLm,
         params: LoraParams,
         dropout: f64,
     },
@@ -111,7 +111,7 @@ enum Trainable {
 }
 
 impl Trainable {
-    fn model(&self) -> &Qwen2 {
+    fn model(&self) -> &CausalLm {
         match self {
             Self::Lora { base, .. } => base,
             Self::Full(params) => params.model(),
@@ -369,7 +369,7 @@ fn build_trainable(
     let device = config.device.open()?;
     Ok(match method {
         Method::Lora => {
-            let base = Qwen2::from_checkpoint(checkpoint, DType::F32, &device)?;
+            let base = CausalLm::from_checkpoint(checkpoint, DType::F32, &device)?;
             let mut adapter_config =
                 AdapterConfig::new(config.r, config.lora_alpha, &config.target_projs()?);
             adapter_config.use_rslora = config.rslora;
@@ -406,7 +406,7 @@ pub fn train(
         config,
         method,
         &base_dir,
-        checkpoint.config.max_position_embeddings,
+        checkpoint.config.max_positions(),
     )?;
     let Prepared {
         datasets,

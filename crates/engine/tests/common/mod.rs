@@ -11,7 +11,7 @@ use switchboard_engine::{
     AdapterRegistry, Engine, EngineConfig, EngineStats, GenerateRequest, Prompt, RegistryConfig,
     SamplingParams, TextTokenizer,
 };
-use switchboard_model::{DType, Device, Qwen2, Tensor};
+use switchboard_model::{DType, Device, CausalLm, Tensor};
 use tempfile::TempDir;
 
 pub fn golden() -> PathBuf {
@@ -100,9 +100,9 @@ impl Fixture {
     }
 
     pub fn engine(&self, config: EngineConfig) -> Engine {
-        Engine::from_dirs(
+        Engine::from_paths(
             &self.model,
-            Some(&self.adapters),
+            Some((&self.adapters, switchboard_engine::AdapterDirPolicy::Strict)),
             RegistryConfig::default(),
             config,
         )
@@ -110,16 +110,16 @@ impl Fixture {
     }
 
     /// The model and tokenizer loaded directly, for references computed without the engine.
-    pub fn model(&self) -> (Qwen2, TextTokenizer) {
+    pub fn model(&self) -> (CausalLm, TextTokenizer) {
         (
-            Qwen2::load(&self.model, DType::F32, &Device::Cpu).unwrap(),
+            CausalLm::load(&self.model, DType::F32, &Device::Cpu).unwrap(),
             TextTokenizer::from_dir(&self.model).unwrap(),
         )
     }
 
     pub fn registry(&self) -> Arc<AdapterRegistry> {
         let config =
-            switchboard_model::Qwen2Config::from_file(&self.model.join("config.json")).unwrap();
+            switchboard_model::ModelConfig::from_file(&self.model.join("config.json")).unwrap();
         Arc::new(AdapterRegistry::new(
             config,
             DType::F32,

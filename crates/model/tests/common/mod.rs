@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use switchboard_model::{
-    DType, Device, KvCache, LogitsWanted, LoraAdapter, Qwen2, SeqInput, Tensor,
+    DType, Device, KvCache, LogitsWanted, LoraAdapter, CausalLm, SeqInput, Tensor,
 };
 
 /// Max abs logit difference allowed against transformers + peft (golden README).
@@ -15,11 +15,11 @@ pub fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/golden")
 }
 
-pub fn load_model(dir: &str) -> Qwen2 {
-    Qwen2::load(golden().join(dir), DType::F32, &Device::Cpu).expect("golden model loads")
+pub fn load_model(dir: &str) -> CausalLm {
+    CausalLm::load(golden().join(dir), DType::F32, &Device::Cpu).expect("golden model loads")
 }
 
-pub fn load_adapter(model: &Qwen2, name: &str) -> LoraAdapter {
+pub fn load_adapter(model: &CausalLm, name: &str) -> LoraAdapter {
     LoraAdapter::load(
         golden().join(name),
         model.config(),
@@ -100,7 +100,7 @@ pub fn argmax(logits: &Tensor) -> u32 {
 /// Runs one sequence alone: prefill `prompt`, then `steps` greedy decode steps. Returns the
 /// logits of every step (prefill last position first) and the chosen ids.
 pub fn greedy_alone(
-    model: &Qwen2,
+    model: &CausalLm,
     adapter: Option<&LoraAdapter>,
     prompt: &[u32],
     steps: usize,

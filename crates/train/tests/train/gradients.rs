@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use switchboard_engine::TextTokenizer;
-use switchboard_model::{AdapterConfig, ForwardMode, Proj, Qwen2};
+use switchboard_model::{AdapterConfig, ForwardMode, Proj, CausalLm};
 use switchboard_train::{batch_nll, parse_record, LoraParams, Renderer, TokenizedExample};
 
 use crate::common::tiny_model;
@@ -25,7 +25,7 @@ fn examples() -> Vec<TokenizedExample> {
     .collect()
 }
 
-fn mean_loss(model: &Qwen2, params: &LoraParams, examples: &[TokenizedExample]) -> Tensor {
+fn mean_loss(model: &CausalLm, params: &LoraParams, examples: &[TokenizedExample]) -> Tensor {
     let adapter = params.adapter().expect("adapter");
     let items: Vec<_> = examples.iter().map(|e| (e, Some(&adapter))).collect();
     let (nll, count) = batch_nll(model, &items, ForwardMode::Differentiable).expect("loss");
@@ -48,7 +48,7 @@ fn shift(vars: &[(String, Var)], direction: &[Tensor], eps: f64) {
 fn lora_gradients_match_central_finite_differences() {
     // f64 weights; the model keeps RMSNorm statistics and logits in f32, which bounds the
     // precision of the finite differences, hence the step size and tolerance below.
-    let model = Qwen2::load(tiny_model(), DType::F64, &Device::Cpu).expect("model");
+    let model = CausalLm::load(tiny_model(), DType::F64, &Device::Cpu).expect("model");
     let config = AdapterConfig::new(4, 8.0, &[Proj::QProj, Proj::VProj, Proj::DownProj]);
     let params =
         LoraParams::init(model.config(), config, 3, DType::F64, &Device::Cpu).expect("init");

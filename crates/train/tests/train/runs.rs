@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use switchboard_engine::{ChatMessage, TextTokenizer};
-use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, Qwen2, SeqInput};
+use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, CausalLm, SeqInput};
 use switchboard_train::{
     greedy_decode, train, LogRecord, Method, Renderer, Silent, TrainConfig, TrainSummary,
 };
@@ -27,7 +27,7 @@ fn run(config: &TrainConfig, method: Method) -> TrainSummary {
     train(config, method, &mut Silent).unwrap_or_else(|e| panic!("training failed: {e}"))
 }
 
-fn last_logits(model: &Qwen2, adapter: Option<&LoraAdapter>, tokens: &[u32]) -> Tensor {
+fn last_logits(model: &CausalLm, adapter: Option<&LoraAdapter>, tokens: &[u32]) -> Tensor {
     let mut cache = model.new_cache();
     let mut batch = [SeqInput {
         tokens,
@@ -117,7 +117,7 @@ fn adapter_trained_on_twenty_qa_pairs_recalls_the_answers_after_loading() {
     assert_eq!(saved["r"], 16);
     assert_eq!(saved["use_rslora"], false);
     assert!(saved["base_model_name_or_path"].is_string());
-    let model = Qwen2::load(tiny_model(), DType::F32, &Device::Cpu).expect("base");
+    let model = CausalLm::load(tiny_model(), DType::F32, &Device::Cpu).expect("base");
     let adapter =
         LoraAdapter::load(&out, model.config(), DType::F32, &Device::Cpu).expect("load adapter");
     assert_eq!(adapter.name(), "facts");
@@ -249,8 +249,8 @@ fn full_fine_tune_writes_a_loadable_checkpoint_that_differs_from_the_base() {
     ] {
         assert!(out.join(file).is_file(), "{file} missing");
     }
-    let base = Qwen2::load(tiny_model(), DType::F32, &Device::Cpu).expect("base");
-    let tuned = Qwen2::load(&out, DType::F32, &Device::Cpu).expect("fine-tuned checkpoint loads");
+    let base = CausalLm::load(tiny_model(), DType::F32, &Device::Cpu).expect("base");
+    let tuned = CausalLm::load(&out, DType::F32, &Device::Cpu).expect("fine-tuned checkpoint loads");
     let tokens = [1998u32, 100, 200, 300];
     assert!(
         max_abs_diff(

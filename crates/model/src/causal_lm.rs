@@ -1,5 +1,6 @@
-//! The Qwen2 causal LM, mirroring `transformers.models.qwen2.modeling_qwen2` module by module,
-//! with a ragged batched forward: many sequences, each with its own new tokens, KV cache and
+//! The causal LM of the Qwen2 and Llama families, mirroring transformers' `modeling_qwen2` /
+//! `modeling_llama` module by module (they differ only in which projections have biases, a
+//! config flag here), with a ragged batched forward: many sequences, each with its own new tokens, KV cache and
 //! LoRA adapter, in one pass.
 
 use std::path::Path;
@@ -10,31 +11,14 @@ use candle_nn::VarBuilder;
 use crate::adapter::LoraAdapter;
 use crate::attention::{causal_attention, SeqAttention};
 use crate::checkpoint::Checkpoint;
-use crate::config::Qwen2Config;
+use crate::source::ModelSource;
+use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
-use crate::lora::{AdapterRun, LoraLinear, Proj};
+use crate::linear::{AdapterRun, Linear, LoraLinear};
+use crate::lora::Proj;
+use crate::mode::{ForwardMode, LogitsWanted};
 use crate::small_batch;
-
-/// Which kernels a forward pass uses. Both compute the same function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ForwardMode {
-    /// Fused kernels (RMSNorm, RoPE, attention) where available: for serving.
-    #[default]
-    Inference,
-    /// Only ops that record gradients, so a trainer can differentiate through the pass.
-    Differentiable,
-}
-
-/// Which logits a sequence wants back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogitsWanted {
-    /// Only the last new position: `[1, vocab]`.
-    #[default]
-    Last,
-    /// Every new position: `[n_new, vocab]` (evaluation, training).
-    All,
-}
 
 /// One sequence of a batched forward call.
 pub struct SeqInput<'a> {
@@ -88,10 +72,10 @@ struct RotaryEmbedding {
 }
 
 impl RotaryEmbedding {
-    fn new(cfg: &Qwen2Config, dtype: DType, device: &Device) -> Result<Self> {
+    fn new(cfg: &ModelConfig, dtype: DType, device: &Device) -> Result<Self> {
         let dim = cfg.head_dim();
         let theta = cfg.rope_theta();
-        let max_pos = cfg.max_position_embeddings;
+        let max_pos = cfg.max_positions();
         let inv_freq: Vec<f64> = (0..dim / 2)
             .map(|i| 1.0 / theta.powf((2 * i) as f64 / dim as f64))
             .collect();
@@ -136,6 +120,24 @@ impl RotaryEmbedding {
     }
 }
 
+/// A candle error while building the model is a tensor that is missing or misshapen.
+fn weights_error(path: &Path, e: ModelError) -> ModelError {
+    match e {
+        ModelError::Candle(err) => ModelError::InvalidWeights {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        },
+        other => other,
+    }
+}
+
+/// One projection of a decoder layer, with the bias its architecture gives it.
+fn lora_linear(cfg: &ModelConfig, layer: usize, proj: Proj, vb: &VarBuilder) -> Result<LoraLinear> {
+    let (i, o) = (cfg.proj_in_features(proj), cfg.proj_out_features(proj));
+    let base = Linear::load(i, o, cfg.proj_has_bias(proj), vb.pp(proj.name()))?;
+    Ok(LoraLinear::new(base, layer, proj))
+}
+
 #[derive(Debug, Clone)]
 struct Attention {
     q_proj: LoraLinear,
@@ -156,22 +158,16 @@ struct BatchLayout<'a> {
 }
 
 impl Attention {
-    fn new(cfg: &Qwen2Config, layer: usize, vb: VarBuilder) -> Result<Self> {
-        let head_dim = cfg.head_dim();
-        let (n_heads, n_kv_heads) = (cfg.num_attention_heads, cfg.num_kv_heads());
-        let lin = |proj: Proj, bias: bool, vb: VarBuilder| -> Result<LoraLinear> {
-            let (i, o) = (cfg.proj_in_features(proj), cfg.proj_out_features(proj));
-            let base = candle_nn::linear_b(i, o, bias, vb.pp(proj.name()))?;
-            Ok(LoraLinear::new(base, layer, proj))
-        };
+    fn new(cfg: &ModelConfig, layer: usize, vb: VarBuilder) -> Result<Self> {
+        let lin = |proj: Proj| lora_linear(cfg, layer, proj, &vb);
         Ok(Self {
-            q_proj: lin(Proj::QProj, true, vb.clone())?,
-            k_proj: lin(Proj::KProj, true, vb.clone())?,
-            v_proj: lin(Proj::VProj, true, vb.clone())?,
-            o_proj: lin(Proj::OProj, false, vb)?,
-            n_heads,
-            n_kv_heads,
-            head_dim,
+            q_proj: lin(Proj::QProj)?,
+            k_proj: lin(Proj::KProj)?,
+            v_proj: lin(Proj::VProj)?,
+            o_proj: lin(Proj::OProj)?,
+            n_heads: cfg.num_attention_heads,
+            n_kv_heads: cfg.num_kv_heads(),
+            head_dim: cfg.head_dim(),
         })
     }
 
@@ -235,12 +231,8 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn new(cfg: &Qwen2Config, layer: usize, vb: VarBuilder) -> Result<Self> {
-        let lin = |proj: Proj| -> Result<LoraLinear> {
-            let (i, o) = (cfg.proj_in_features(proj), cfg.proj_out_features(proj));
-            let base = candle_nn::linear_no_bias(i, o, vb.pp(proj.name()))?;
-            Ok(LoraLinear::new(base, layer, proj))
-        };
+    fn new(cfg: &ModelConfig, layer: usize, vb: VarBuilder) -> Result<Self> {
+        let lin = |proj: Proj| lora_linear(cfg, layer, proj, &vb);
         Ok(Self {
             gate_proj: lin(Proj::GateProj)?,
             up_proj: lin(Proj::UpProj)?,
@@ -264,7 +256,7 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    fn new(cfg: &Qwen2Config, layer: usize, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &ModelConfig, layer: usize, vb: VarBuilder) -> Result<Self> {
         let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
         Ok(Self {
             self_attn: Attention::new(cfg, layer, vb.pp("self_attn"))?,
@@ -275,26 +267,26 @@ impl DecoderLayer {
     }
 }
 
-/// A Qwen2 causal language model (`Qwen2ForCausalLM`).
+/// A causal language model (`Qwen2ForCausalLM` or `LlamaForCausalLM`).
 ///
-/// Holds only frozen weights: KV caches and adapters are passed to [`Qwen2::forward`], so one
+/// Holds only frozen weights: KV caches and adapters are passed to [`CausalLm::forward`], so one
 /// model serves any number of sequences and adapters at once.
 #[derive(Debug, Clone)]
-pub struct Qwen2 {
+pub struct CausalLm {
     embed_tokens: Tensor,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
     lm_head: Tensor,
     rotary: RotaryEmbedding,
-    config: Qwen2Config,
+    config: ModelConfig,
     dtype: DType,
     device: Device,
 }
 
-impl Qwen2 {
+impl CausalLm {
     /// Builds the model from a `VarBuilder` whose names follow the HF checkpoint
     /// (`model.layers.0.self_attn.q_proj.weight`...). For training, pass a `VarMap`-backed builder.
-    pub fn new(cfg: &Qwen2Config, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &ModelConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate()
             .map_err(|reason| ModelError::UnsupportedConfig {
                 path: "config.json".into(),
@@ -324,26 +316,25 @@ impl Qwen2 {
         })
     }
 
-    /// Loads a checkpoint directory, computing in `dtype` on `device`.
-    pub fn load(dir: impl AsRef<Path>, dtype: DType, device: &Device) -> Result<Self> {
-        let checkpoint = Checkpoint::open(dir.as_ref())?;
-        Self::from_checkpoint(&checkpoint, dtype, device)
+    /// Loads a checkpoint directory or a GGUF file, computing in `dtype` on `device`.
+    pub fn load(path: impl AsRef<Path>, dtype: DType, device: &Device) -> Result<Self> {
+        Self::from_source(&ModelSource::open(path)?, dtype, device)
     }
 
-    /// Loads the weights of an opened checkpoint.
+    /// Loads the weights of an opened checkpoint directory.
     pub fn from_checkpoint(checkpoint: &Checkpoint, dtype: DType, device: &Device) -> Result<Self> {
         let vb = checkpoint.var_builder(dtype, device)?;
-        Self::new(&checkpoint.config, vb).map_err(|e| match e {
-            ModelError::Candle(err) => ModelError::InvalidWeights {
-                path: checkpoint.dir.clone(),
-                reason: err.to_string(),
-            },
-            other => other,
-        })
+        Self::new(&checkpoint.config, vb).map_err(|e| weights_error(&checkpoint.dir, e))
+    }
+
+    /// Loads the weights of an opened checkpoint directory or GGUF file.
+    pub fn from_source(source: &ModelSource, dtype: DType, device: &Device) -> Result<Self> {
+        let vb = source.var_builder(dtype, device)?;
+        Self::new(source.config(), vb).map_err(|e| weights_error(source.path(), e))
     }
 
     /// The model's config.
-    pub fn config(&self) -> &Qwen2Config {
+    pub fn config(&self) -> &ModelConfig {
         &self.config
     }
 
@@ -471,10 +462,10 @@ impl Qwen2 {
                 )));
             }
             let end = seq.cache.len() + seq.tokens.len();
-            if end > self.config.max_position_embeddings {
+            if end > self.config.max_positions() {
                 return Err(ModelError::InvalidInput(format!(
                     "sequence {i} would reach position {end}, past max_position_embeddings {}",
-                    self.config.max_position_embeddings
+                    self.config.max_positions()
                 )));
             }
             if let Some(&bad) = seq

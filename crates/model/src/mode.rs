@@ -1,0 +1,21 @@
+//! What a forward call is asked to compute: which kernels, and which logits.
+
+/// Which kernels a forward pass uses. Both compute the same function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardMode {
+    /// Fused kernels (RMSNorm, RoPE, attention) where available: for serving.
+    #[default]
+    Inference,
+    /// Only ops that record gradients, so a trainer can differentiate through the pass.
+    Differentiable,
+}
+
+/// Which logits a sequence wants back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogitsWanted {
+    /// Only the last new position: `[1, vocab]`.
+    #[default]
+    Last,
+    /// Every new position: `[n_new, vocab]` (evaluation, training).
+    All,
+}

@@ -93,16 +93,24 @@ impl Server {
 
     /// Starts the server with extra flags and environment variables.
     pub fn start_env(files: Files, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args: Vec<std::ffi::OsString> = vec!["--model".into(), files.model.clone().into()];
+        args.extend(["--adapters".into(), files.adapters.clone().into()]);
+        // Each server indexes the bundled kb into its own directory.
+        args.extend([
+            "--kb-index".into(),
+            files.adapters.with_file_name("kb-index").into(),
+        ]);
+        args.extend(extra.iter().map(Into::into));
+        Self::spawn(files, &args, env)
+    }
+
+    /// Starts `switchboard serve --port 0` with exactly `args` (no model or adapters given:
+    /// the bundled defaults unless `args` names them).
+    pub fn spawn(files: Files, args: &[std::ffi::OsString], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
-            .args(["--port", "0", "--model"])
-            .arg(&files.model)
-            .arg("--adapters")
-            .arg(&files.adapters)
-            // Each server indexes the bundled kb into its own directory.
-            .arg("--kb-index")
-            .arg(files.adapters.with_file_name("kb-index"))
-            .args(extra)
+            .args(["--port", "0"])
+            .args(args)
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -1,4 +1,5 @@
 mod adapter_cli;
+mod bundled;
 mod harness;
 mod model_cli;
 mod routing;

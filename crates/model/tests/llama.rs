@@ -258,3 +258,129 @@ mod smollm2 {
         }
     }
 }
+
+#[test]
+fn merge_works_over_a_llama_base() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("merged");
+    switchboard_model::merge_adapter(
+        &llama_dir().join("tiny_llama"),
+        &llama_dir().join("tiny_llama_adapter"),
+        &out,
+    )
+    .expect("merge");
+    let merged = load(out);
+    let golden = Golden::load();
+    for (i, prompt) in golden.prompts().iter().enumerate() {
+        let diff = max_abs_diff(&all_logits(&merged, None, prompt), golden.logits("adapter", i));
+        assert!(diff <= LOGITS_TOL, "merged p{i}: {diff}");
+    }
+}
+
+/// Broken and unsupported GGUF files: an error naming the file and the field, never a panic.
+mod bad_files {
+    use super::*;
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::QTensor;
+
+    fn source() -> PathBuf {
+        llama_dir().join("tiny_llama.f32.gguf")
+    }
+
+    fn load_err(path: &std::path::Path) -> String {
+        match CausalLm::load(path, DType::F32, &Device::Cpu) {
+            Ok(_) => panic!("{} should not load", path.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// Rewrites the tiny GGUF with `edit` applied to its metadata.
+    fn rewrite(dest: &std::path::Path, edit: impl FnOnce(&mut Vec<(String, Value)>)) {
+        let mut file = std::fs::File::open(source()).expect("open");
+        let content = gguf_file::Content::read(&mut file).expect("read");
+        let mut metadata: Vec<(String, Value)> = content.metadata.clone().into_iter().collect();
+        edit(&mut metadata);
+        let tensors: Vec<(String, QTensor)> = content
+            .tensor_infos
+            .keys()
+            .map(|name| {
+                let t = content.tensor(&mut file, name, &Device::Cpu).expect("tensor");
+                (name.clone(), t)
+            })
+            .collect();
+        let mut out = std::fs::File::create(dest).expect("create");
+        let meta_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        gguf_file::write(&mut out, &meta_refs, &tensor_refs).expect("write");
+    }
+
+    #[test]
+    fn truncated_and_garbage_files_are_refused_by_name() {
+        let bytes = std::fs::read(source()).expect("read");
+        let tmp = tempfile::tempdir().expect("tmp");
+        let len = bytes.len();
+        for cut in [0, 3, 4, 10, 24, 100, 1000, 20_000, len / 2, len - 10] {
+            let path = tmp.path().join(format!("cut{cut}.gguf"));
+            std::fs::write(&path, &bytes[..cut]).expect("write");
+            let err = load_err(&path);
+            assert!(err.contains(&format!("cut{cut}.gguf")), "cut {cut}: {err}");
+        }
+        let mut garbage = b"GGUF".to_vec();
+        garbage.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        let path = tmp.path().join("garbage.gguf");
+        std::fs::write(&path, garbage).expect("write");
+        assert!(load_err(&path).contains("garbage.gguf"));
+    }
+
+    #[test]
+    fn unknown_architecture_and_missing_metadata_name_the_key() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("mamba.gguf");
+        rewrite(&path, |meta| {
+            for (k, v) in meta.iter_mut() {
+                if k == "general.architecture" {
+                    *v = Value::String("mamba".into());
+                }
+            }
+        });
+        let err = load_err(&path);
+        assert!(err.contains("general.architecture") && err.contains("mamba"), "{err}");
+
+        let path = tmp.path().join("no-layers.gguf");
+        rewrite(&path, |meta| meta.retain(|(k, _)| k != "llama.block_count"));
+        let err = load_err(&path);
+        assert!(err.contains("llama.block_count") && err.contains("missing"), "{err}");
+
+        let path = tmp.path().join("scaled.gguf");
+        rewrite(&path, |meta| {
+            meta.push(("llama.rope.scaling.type".into(), Value::String("yarn".into())))
+        });
+        let err = load_err(&path);
+        assert!(err.contains("rope.scaling.type") && err.contains("yarn"), "{err}");
+    }
+
+    /// A tensor of a type candle cannot read (IQ2_XXS, id 16): the error names tensor and type.
+    #[test]
+    fn unsupported_tensor_type_names_the_tensor_and_the_type() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("iq.gguf");
+        rewrite(&path, |_| {});
+        let mut bytes = std::fs::read(&path).expect("read");
+        // Tensor info: name (u64 length + bytes), n_dims u32, dims u64 each, type u32, offset u64.
+        let name = b"blk.1.ffn_down.weight";
+        let at = bytes
+            .windows(name.len())
+            .position(|w| w == name)
+            .expect("tensor info present");
+        let dims_at = at + name.len();
+        let n_dims = u32::from_le_bytes(bytes[dims_at..dims_at + 4].try_into().expect("4")) as usize;
+        let type_at = dims_at + 4 + 8 * n_dims;
+        bytes[type_at..type_at + 4].copy_from_slice(&16u32.to_le_bytes());
+        std::fs::write(&path, bytes).expect("write");
+        let err = load_err(&path);
+        assert!(
+            err.contains("blk.1.ffn_down.weight") && err.contains("IQ2_XXS") && err.contains("iq.gguf"),
+            "{err}"
+        );
+    }
+}

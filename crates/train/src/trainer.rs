@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Tensor, Var};
 use switchboard_engine::TextTokenizer;
-use switchboard_model::{AdapterConfig, Checkpoint, ForwardMode, LoraAdapter, CausalLm};
+use switchboard_model::{AdapterConfig, CausalLm, ForwardMode, LoraAdapter, ModelSource};
 
 use crate::config::{Method, TrainConfig};
 use crate::dataset::{
@@ -263,8 +263,9 @@ fn prepare(
     config: &TrainConfig,
     method: Method,
     base_dir: &Path,
-    max_positions: usize,
+    source: &ModelSource,
 ) -> Result<(Prepared, Vec<String>)> {
+    let max_positions = source.config().max_positions();
     let mut notes = Vec::new();
     let max_len = config.max_seq_len.min(max_positions);
     if max_len < config.max_seq_len {
@@ -273,7 +274,11 @@ fn prepare(
             config.max_seq_len
         ));
     }
-    let renderer = Renderer::new(TextTokenizer::from_dir(base_dir)?, max_len);
+    let tokenizer = match source {
+        ModelSource::Checkpoint(_) => TextTokenizer::from_dir(base_dir)?,
+        ModelSource::Gguf(g) => TextTokenizer::from_gguf_metadata(&g.path, g.metadata())?,
+    };
+    let renderer = Renderer::new(tokenizer, max_len);
     let mut datasets = parse_sources("data", &config.data)?
         .iter()
         .map(|s| load_dataset(s, &renderer))
@@ -363,13 +368,14 @@ fn prepare(
 fn build_trainable(
     config: &TrainConfig,
     method: Method,
-    checkpoint: &Checkpoint,
+    source: &ModelSource,
     base_dir: &Path,
 ) -> Result<Trainable> {
     let device = config.device.open()?;
     Ok(match method {
         Method::Lora => {
-            let base = CausalLm::from_checkpoint(checkpoint, DType::F32, &device)?;
+            // A GGUF base is dequantized: LoRA trains over the same weights it will serve on.
+            let base = CausalLm::from_source(source, DType::F32, &device)?;
             let mut adapter_config =
                 AdapterConfig::new(config.r, config.lora_alpha, &config.target_projs()?);
             adapter_config.use_rslora = config.rslora;
@@ -387,7 +393,18 @@ fn build_trainable(
                 dropout: config.lora_dropout,
             }
         }
-        Method::Full => Trainable::Full(FullParams::load(checkpoint, DType::F32, &device)?),
+        Method::Full => match source {
+            ModelSource::Checkpoint(checkpoint) => {
+                Trainable::Full(FullParams::load(checkpoint, DType::F32, &device)?)
+            }
+            ModelSource::Gguf(_) => {
+                return Err(TrainError::setting(
+                    "base",
+                    "full fine-tuning needs a Hugging Face checkpoint directory; convert the \
+                     GGUF file first with `switchboard model import FILE.gguf --out DIR`",
+                ))
+            }
+        },
     })
 }
 
@@ -401,20 +418,15 @@ pub fn train(
     let missing = |key: &str| TrainError::setting(key, "is required");
     let base_dir = config.base.clone().ok_or_else(|| missing("base"))?;
     let out = config.out.clone().ok_or_else(|| missing("out"))?;
-    let checkpoint = Checkpoint::open(&base_dir)?;
-    let (prepared, notes) = prepare(
-        config,
-        method,
-        &base_dir,
-        checkpoint.config.max_positions(),
-    )?;
+    let source = ModelSource::open(&base_dir)?;
+    let (prepared, notes) = prepare(config, method, &base_dir, &source)?;
     let Prepared {
         datasets,
         validation,
         steps,
         mut info,
     } = prepared;
-    let trainable = build_trainable(config, method, &checkpoint, &base_dir)?;
+    let trainable = build_trainable(config, method, &source, &base_dir)?;
     let vars = trainable.vars();
     info.trainable_params = vars.iter().map(|(_, v)| v.elem_count()).sum();
     let mut optimizer = AdamW::new(

@@ -902,17 +902,6 @@ fn import(file: &Path, out: &Path) -> Result<()> {
         let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
         let weights = tmp.join("model.safetensors");
         write_safetensors(&weights, &sorted, Some(metadata))?;
-        // The safetensors writer creates its file owner-only (0600), unlike the JSON files.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&weights, std::fs::Permissions::from_mode(0o644)).map_err(
-                |source| switchboard_model::ModelError::Io {
-                    path: weights.clone(),
-                    source,
-                },
-            )?;
-        }
         write_json(&tmp.join("config.json"), &config)?;
         write_json(&tmp.join("tokenizer.json"), &tokenizer.tokenizer_json)?;
         write_json(

@@ -33,7 +33,22 @@ pub fn write_safetensors(
             path: path.to_path_buf(),
             reason: e.to_string(),
         });
+    // safetensors writes through a private (0600) temporary file; weights are meant to be
+    // shared like the other files of a checkpoint.
+    let written = written.and_then(|()| readable_by_all(&tmp));
     finish_file(written, &tmp, path)
+}
+
+#[cfg(unix)]
+fn readable_by_all(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| ModelError::io(path, e))
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// Writes `bytes` to `path` via a temporary file and a rename.

@@ -64,7 +64,11 @@ fn main() {
         let file = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
         (root.join(file), 5, 32)
     } else {
-        (root.join("tests/fixtures/golden/llama/tiny_llama.q8_0.gguf"), 1, 2)
+        (
+            root.join("tests/fixtures/golden/llama/tiny_llama.q8_0.gguf"),
+            1,
+            2,
+        )
     };
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "all cores".into());
     println!("{} ({threads} threads)", path.display());
@@ -92,7 +96,10 @@ fn main() {
             t.elapsed().as_secs_f64()
         })
         .collect();
-    println!("prefill {CONTEXT} tokens: {:.1} tok/s", CONTEXT as f64 / median(times));
+    println!(
+        "prefill {CONTEXT} tokens: {:.1} tok/s",
+        CONTEXT as f64 / median(times)
+    );
 
     for c in caches.iter_mut().skip(1) {
         c.truncate(0);
@@ -103,8 +110,9 @@ fn main() {
             .map(|r| {
                 let t = Instant::now();
                 for step in 0..steps {
-                    let next: Vec<Vec<u32>> =
-                        (0..batch).map(|s| prompt(s * 64 + r * 8 + step, 1, vocab)).collect();
+                    let next: Vec<Vec<u32>> = (0..batch)
+                        .map(|s| prompt(s * 64 + r * 8 + step, 1, vocab))
+                        .collect();
                     run(&model, &mut caches[..batch], &next);
                 }
                 let elapsed = t.elapsed().as_secs_f64();

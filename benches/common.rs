@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use switchboard_model::{
-    write_safetensors, AdapterConfig, ForwardMode, KvCache, LogitsWanted, LoraAdapter, LoraPair,
-    Proj, CausalLm, SeqInput,
+    write_safetensors, AdapterConfig, CausalLm, ForwardMode, KvCache, LogitsWanted, LoraAdapter,
+    LoraPair, Proj, SeqInput,
 };
 
 /// The dimensions that determine the cost of a forward pass.

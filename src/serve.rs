@@ -280,7 +280,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
     let engine = Engine::from_paths(
         &model_path,
-        adapters.as_ref().map(|(dir, policy)| (dir.as_path(), *policy)),
+        adapters
+            .as_ref()
+            .map(|(dir, policy)| (dir.as_path(), *policy)),
         registry_config,
         engine_config,
     )

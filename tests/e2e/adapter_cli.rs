@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use switchboard_model::{DType, Device, ForwardMode, LogitsWanted, CausalLm, SeqInput};
+use switchboard_model::{CausalLm, DType, Device, ForwardMode, LogitsWanted, SeqInput};
 
 fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")

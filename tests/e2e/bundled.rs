@@ -46,7 +46,9 @@ fn no_flags_serve_smollm2_which_answers_greedily() {
         let (status, reply) = server.chat(&http, &body).await;
         assert_eq!(status, 200, "{reply}");
         assert_eq!(reply["model"], BUNDLED_ID);
-        let text = reply["choices"][0]["message"]["content"].as_str().expect("text");
+        let text = reply["choices"][0]["message"]["content"]
+            .as_str()
+            .expect("text");
         assert!(text.contains("Paris"), "{text:?}");
         assert_eq!(reply["choices"][0]["finish_reason"], "stop");
 

@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_model::{ForwardMode, LogitsWanted, CausalLm, SeqInput, Tensor};
+use switchboard_model::{CausalLm, ForwardMode, LogitsWanted, SeqInput, Tensor};
 
 use crate::engine::{EngineConfig, Shared};
 use crate::request::GenerateEvent;

@@ -38,12 +38,16 @@ fn misfit_adapters_are_skipped_from_the_bundled_folder_and_refused_from_a_named_
     );
 
     let lenient = registry();
-    let loaded = lenient.load_dir_fitting(tmp.path()).expect("loads what fits");
+    let loaded = lenient
+        .load_dir_fitting(tmp.path())
+        .expect("loads what fits");
     let names: Vec<&str> = loaded.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["fits"]);
 
     let strict = registry();
-    let err = strict.load_dir(tmp.path()).expect_err("a misfit is an error");
+    let err = strict
+        .load_dir(tmp.path())
+        .expect_err("a misfit is an error");
     assert!(matches!(err, EngineError::Model(_)), "{err:?}");
     assert!(err.to_string().contains("llama-only"), "{err}");
 }

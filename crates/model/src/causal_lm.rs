@@ -11,7 +11,6 @@ use candle_nn::VarBuilder;
 use crate::adapter::LoraAdapter;
 use crate::attention::{causal_attention, SeqAttention};
 use crate::checkpoint::Checkpoint;
-use crate::source::ModelSource;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
@@ -19,6 +18,7 @@ use crate::linear::{AdapterRun, Linear, LoraLinear};
 use crate::lora::Proj;
 use crate::mode::{ForwardMode, LogitsWanted};
 use crate::small_batch;
+use crate::source::ModelSource;
 
 /// One sequence of a batched forward call.
 pub struct SeqInput<'a> {

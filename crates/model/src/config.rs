@@ -170,9 +170,8 @@ impl ModelConfig {
     /// The architecture, from `model_type` or else `architectures`.
     pub fn architecture(&self) -> std::result::Result<Architecture, String> {
         if let Some(t) = &self.model_type {
-            return Architecture::from_model_type(t).ok_or_else(|| {
-                format!("model_type is {t:?}; supported: \"qwen2\", \"llama\"")
-            });
+            return Architecture::from_model_type(t)
+                .ok_or_else(|| format!("model_type is {t:?}; supported: \"qwen2\", \"llama\""));
         }
         match self.architectures.as_deref() {
             Some([name, ..]) => Architecture::from_class_name(name).ok_or_else(|| {
@@ -271,11 +270,10 @@ impl ModelConfig {
 
     /// Longest context, with the architecture's default when the file gives none.
     pub fn max_positions(&self) -> usize {
-        self.max_position_embeddings
-            .unwrap_or(match self.arch() {
-                Architecture::Qwen2 => 32768,
-                Architecture::Llama => 2048,
-            })
+        self.max_position_embeddings.unwrap_or(match self.arch() {
+            Architecture::Qwen2 => 32768,
+            Architecture::Llama => 2048,
+        })
     }
 
     /// RoPE base from whichever layout the file uses (10000 when absent, as in transformers).

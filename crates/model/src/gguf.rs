@@ -144,8 +144,9 @@ impl GgufFile {
                 .tensor(&mut file, &tensor.name, &Device::Cpu)
                 .map_err(|e| ModelError::gguf(&self.path, tensor.name.as_str(), e.to_string()))?;
             let stored = match self.unpermute_heads(&tensor.name) {
-                Some(heads) => unpermute_rope_rows(&stored, heads)
-                    .map_err(|e| ModelError::gguf(&self.path, tensor.name.as_str(), e.to_string()))?,
+                Some(heads) => unpermute_rope_rows(&stored, heads).map_err(|e| {
+                    ModelError::gguf(&self.path, tensor.name.as_str(), e.to_string())
+                })?,
                 None => stored,
             };
             let dense = stored
@@ -326,7 +327,9 @@ fn config_from_metadata(
         return Err(ModelError::gguf(
             meta.path,
             key("rope.dimension_count"),
-            format!("partial rotary embeddings ({rot} of {effective_head_dim} dims) are not supported"),
+            format!(
+                "partial rotary embeddings ({rot} of {effective_head_dim} dims) are not supported"
+            ),
         ));
     }
     if let Ok(kind) = meta.string(&key("rope.scaling.type")) {
@@ -347,7 +350,9 @@ fn config_from_metadata(
             .ok_or_else(|| ModelError::gguf(meta.path, "token_embd.weight", "missing"))?,
     };
     let token_id = |k: &str| -> Result<Option<u32>> {
-        Ok(meta.opt_uint(&format!("tokenizer.ggml.{k}"))?.map(|v| v as u32))
+        Ok(meta
+            .opt_uint(&format!("tokenizer.ggml.{k}"))?
+            .map(|v| v as u32))
     };
     let json = serde_json::json!({
         "architectures": [arch.class_name()],

@@ -30,19 +30,19 @@ mod hub_cache;
 mod inspect;
 mod io;
 mod kv_cache;
-mod lora;
 mod linear;
+mod lora;
 mod merge;
 mod mode;
 mod small_batch;
 mod source;
 
 pub use adapter::{AdapterConfig, LoraAdapter, TargetModules};
+pub use causal_lm::{CausalLm, SeqInput};
 pub use checkpoint::{check_safetensors, find_weight_files, Checkpoint};
 pub use config::{Architecture, ModelConfig, RopeParameters};
 pub use error::{ModelError, Result};
 pub use gguf::{hf_name as gguf_hf_name, GgufFile, GgufTensor};
-pub use source::{is_gguf, ModelSource};
 pub use gguf_tokenizer::{hf_tokenizer_files, HfTokenizerFiles};
 pub use hub_cache::{default_hub_caches, resolve_model_dir};
 pub use inspect::{
@@ -53,8 +53,8 @@ pub use io::{write_dir, write_file, write_safetensors};
 pub use kv_cache::KvCache;
 pub use lora::{LoraPair, Proj};
 pub use merge::{merge_adapter, MergeReport};
-pub use causal_lm::{CausalLm, SeqInput};
 pub use mode::{ForwardMode, LogitsWanted};
+pub use source::{is_gguf, ModelSource};
 
 /// Re-exported so users name the same candle types as this crate.
 pub use candle_core::{DType, Device, Tensor};

@@ -28,8 +28,7 @@ impl ModelSource {
             if !is_gguf(path)? {
                 return Err(ModelError::MissingFile {
                     path: path.to_path_buf(),
-                    reason: "not a GGUF file (and a Hugging Face checkpoint is a directory)"
-                        .into(),
+                    reason: "not a GGUF file (and a Hugging Face checkpoint is a directory)".into(),
                 });
             }
             return Ok(Self::Gguf(GgufFile::open(path)?));

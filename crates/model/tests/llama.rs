@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use common::{argmax, greedy_alone, max_abs_diff, LOGITS_TOL};
 use switchboard_model::{
-    Architecture, CausalLm, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, SeqInput,
-    Tensor,
+    Architecture, CausalLm, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, SeqInput, Tensor,
 };
 
 const GGUF_TYPES: [&str; 4] = ["f32", "q8_0", "q4_0", "q4_1"];
@@ -50,9 +49,11 @@ struct Golden {
 impl Golden {
     fn load() -> Self {
         let dir = llama_dir();
-        let tensors =
-            candle_core::safetensors::load(dir.join("expected_tiny_llama.safetensors"), &Device::Cpu)
-                .expect("expected tensors load");
+        let tensors = candle_core::safetensors::load(
+            dir.join("expected_tiny_llama.safetensors"),
+            &Device::Cpu,
+        )
+        .expect("expected tensors load");
         let text = std::fs::read_to_string(dir.join("expected_tiny_llama.json")).expect("json");
         Self {
             tensors,
@@ -167,7 +168,10 @@ fn mixed_batch_over_the_llama_base() {
     for ((p, adapter), l) in plan.iter().zip(&logits) {
         let variant = if adapter.is_some() { "adapter" } else { "base" };
         let diff = max_abs_diff(l, golden.logits(variant, *p));
-        assert!(diff <= LOGITS_TOL, "{variant} p{p} in a mixed batch: {diff}");
+        assert!(
+            diff <= LOGITS_TOL,
+            "{variant} p{p} in a mixed batch: {diff}"
+        );
     }
 }
 
@@ -185,7 +189,10 @@ fn f32_gguf_equals_the_hf_checkpoint_with_and_without_adapter() {
     assert_eq!(gguf.config().arch(), Architecture::Llama);
     let (hf_adapter, gguf_adapter) = (adapter_over(&hf), adapter_over(&gguf));
     for prompt in Golden::load().prompts() {
-        let diff = max_abs_diff(&all_logits(&hf, None, &prompt), &all_logits(&gguf, None, &prompt));
+        let diff = max_abs_diff(
+            &all_logits(&hf, None, &prompt),
+            &all_logits(&gguf, None, &prompt),
+        );
         assert!(diff <= 1e-5, "base: {diff}");
         let diff = max_abs_diff(
             &all_logits(&hf, Some(&hf_adapter), &prompt),
@@ -235,7 +242,9 @@ mod smollm2 {
             let diff = max_abs_diff(&last, &tensors[&format!("p{i}.last_logits")]);
             assert!(diff <= LAST_TOL, "p{i}: last logits differ by {diff}");
 
-            let top_ids = tensors[&format!("p{i}.top10_ids")].to_vec2::<i64>().expect("ids");
+            let top_ids = tensors[&format!("p{i}.top10_ids")]
+                .to_vec2::<i64>()
+                .expect("ids");
             let top_vals = tensors[&format!("p{i}.top10_values")]
                 .to_vec2::<f32>()
                 .expect("values");
@@ -245,9 +254,15 @@ mod smollm2 {
                     let ours = row[id as usize];
                     // The same id at the same rank, or a tie that may order either way.
                     let tied = (ours - value).abs() <= 1e-3;
-                    assert!(tied, "p{i} pos {pos} rank {rank}: id {id} has {ours}, expected {value}");
+                    assert!(
+                        tied,
+                        "p{i} pos {pos} rank {rank}: id {id} has {ours}, expected {value}"
+                    );
                     let better = row.iter().filter(|&&v| v > value + 1e-3).count();
-                    assert!(better <= rank, "p{i} pos {pos}: {better} ids beat rank {rank}");
+                    assert!(
+                        better <= rank,
+                        "p{i} pos {pos}: {better} ids beat rank {rank}"
+                    );
                 }
             }
 
@@ -272,7 +287,10 @@ fn merge_works_over_a_llama_base() {
     let merged = load(out);
     let golden = Golden::load();
     for (i, prompt) in golden.prompts().iter().enumerate() {
-        let diff = max_abs_diff(&all_logits(&merged, None, prompt), golden.logits("adapter", i));
+        let diff = max_abs_diff(
+            &all_logits(&merged, None, prompt),
+            golden.logits("adapter", i),
+        );
         assert!(diff <= LOGITS_TOL, "merged p{i}: {diff}");
     }
 }
@@ -304,13 +322,17 @@ mod bad_files {
             .tensor_infos
             .keys()
             .map(|name| {
-                let t = content.tensor(&mut file, name, &Device::Cpu).expect("tensor");
+                let t = content
+                    .tensor(&mut file, name, &Device::Cpu)
+                    .expect("tensor");
                 (name.clone(), t)
             })
             .collect();
         let mut out = std::fs::File::create(dest).expect("create");
-        let meta_refs: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let meta_refs: Vec<(&str, &Value)> =
+            metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let tensor_refs: Vec<(&str, &QTensor)> =
+            tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
         gguf_file::write(&mut out, &meta_refs, &tensor_refs).expect("write");
     }
 
@@ -344,19 +366,31 @@ mod bad_files {
             }
         });
         let err = load_err(&path);
-        assert!(err.contains("general.architecture") && err.contains("mamba"), "{err}");
+        assert!(
+            err.contains("general.architecture") && err.contains("mamba"),
+            "{err}"
+        );
 
         let path = tmp.path().join("no-layers.gguf");
         rewrite(&path, |meta| meta.retain(|(k, _)| k != "llama.block_count"));
         let err = load_err(&path);
-        assert!(err.contains("llama.block_count") && err.contains("missing"), "{err}");
+        assert!(
+            err.contains("llama.block_count") && err.contains("missing"),
+            "{err}"
+        );
 
         let path = tmp.path().join("scaled.gguf");
         rewrite(&path, |meta| {
-            meta.push(("llama.rope.scaling.type".into(), Value::String("yarn".into())))
+            meta.push((
+                "llama.rope.scaling.type".into(),
+                Value::String("yarn".into()),
+            ))
         });
         let err = load_err(&path);
-        assert!(err.contains("rope.scaling.type") && err.contains("yarn"), "{err}");
+        assert!(
+            err.contains("rope.scaling.type") && err.contains("yarn"),
+            "{err}"
+        );
     }
 
     /// A tensor of a type candle cannot read (IQ2_XXS, id 16): the error names tensor and type.
@@ -373,13 +407,16 @@ mod bad_files {
             .position(|w| w == name)
             .expect("tensor info present");
         let dims_at = at + name.len();
-        let n_dims = u32::from_le_bytes(bytes[dims_at..dims_at + 4].try_into().expect("4")) as usize;
+        let n_dims =
+            u32::from_le_bytes(bytes[dims_at..dims_at + 4].try_into().expect("4")) as usize;
         let type_at = dims_at + 4 + 8 * n_dims;
         bytes[type_at..type_at + 4].copy_from_slice(&16u32.to_le_bytes());
         std::fs::write(&path, bytes).expect("write");
         let err = load_err(&path);
         assert!(
-            err.contains("blk.1.ffn_down.weight") && err.contains("IQ2_XXS") && err.contains("iq.gguf"),
+            err.contains("blk.1.ffn_down.weight")
+                && err.contains("IQ2_XXS")
+                && err.contains("iq.gguf"),
             "{err}"
         );
     }

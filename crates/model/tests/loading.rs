@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use switchboard_model::{
-    merge_adapter, write_safetensors, DType, Device, ForwardMode, LogitsWanted, LoraAdapter,
-    ModelError, CausalLm, SeqInput, Tensor,
+    merge_adapter, write_safetensors, CausalLm, DType, Device, ForwardMode, LogitsWanted,
+    LoraAdapter, ModelError, SeqInput, Tensor,
 };
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -153,7 +153,8 @@ fn bf16_and_f16_checkpoints_and_compute() {
         assert!(diff < 0.25, "{name} weights: {diff}");
     }
     // Computing in f16 end to end.
-    let model = CausalLm::load(golden().join("base"), DType::F16, &Device::Cpu).expect("f16 compute");
+    let model =
+        CausalLm::load(golden().join("base"), DType::F16, &Device::Cpu).expect("f16 compute");
     let adapter = LoraAdapter::load(
         golden().join("adapter_a"),
         model.config(),
@@ -222,7 +223,8 @@ fn corrupt_and_truncated_weights_are_refused_by_name() {
     assert!(err.contains("gate_proj") && err.contains("shape"), "{err}");
 
     // Missing directory / config / weights.
-    let err = CausalLm::load(tmp.path().join("nope"), DType::F32, &Device::Cpu).expect_err("no dir");
+    let err =
+        CausalLm::load(tmp.path().join("nope"), DType::F32, &Device::Cpu).expect_err("no dir");
     assert!(err.to_string().contains("does not exist"), "{err}");
     let dir = tmp.path().join("no_weights");
     std::fs::create_dir(&dir).expect("mkdir");

@@ -9,7 +9,7 @@ use candle_core::Var;
 use candle_nn::{VarBuilder, VarMap};
 use common::*;
 use switchboard_model::{
-    AdapterConfig, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, LoraPair, Proj, CausalLm,
+    AdapterConfig, CausalLm, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, LoraPair, Proj,
     SeqInput, Tensor,
 };
 

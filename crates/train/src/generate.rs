@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use candle_core::D;
-use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, CausalLm, SeqInput};
+use switchboard_model::{CausalLm, ForwardMode, LogitsWanted, LoraAdapter, SeqInput};
 
 use crate::error::Result;
 

@@ -1,7 +1,7 @@
 //! The training objective: next-token negative log-likelihood on the target positions only.
 
 use candle_core::{DType, Tensor, D};
-use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, CausalLm, SeqInput};
+use switchboard_model::{CausalLm, ForwardMode, LogitsWanted, LoraAdapter, SeqInput};
 
 use crate::error::Result;
 use crate::tokenize::TokenizedExample;

@@ -6,7 +6,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarBuilder;
 use switchboard_model::{
-    AdapterConfig, Checkpoint, LoraAdapter, LoraPair, Proj, CausalLm, ModelConfig,
+    AdapterConfig, CausalLm, Checkpoint, LoraAdapter, LoraPair, ModelConfig, Proj,
 };
 
 use crate::error::{Result, TrainError};

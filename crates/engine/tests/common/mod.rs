@@ -11,7 +11,7 @@ use switchboard_engine::{
     AdapterRegistry, Engine, EngineConfig, EngineStats, GenerateRequest, Prompt, RegistryConfig,
     SamplingParams, TextTokenizer,
 };
-use switchboard_model::{DType, Device, CausalLm, Tensor};
+use switchboard_model::{CausalLm, DType, Device, Tensor};
 use tempfile::TempDir;
 
 pub fn golden() -> PathBuf {

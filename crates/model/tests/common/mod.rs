@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use switchboard_model::{
-    DType, Device, KvCache, LogitsWanted, LoraAdapter, CausalLm, SeqInput, Tensor,
+    CausalLm, DType, Device, KvCache, LogitsWanted, LoraAdapter, SeqInput, Tensor,
 };
 
 /// Max abs logit difference allowed against transformers + peft (golden README).

@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use switchboard_engine::TextTokenizer;
-use switchboard_model::{AdapterConfig, ForwardMode, Proj, CausalLm};
+use switchboard_model::{AdapterConfig, CausalLm, ForwardMode, Proj};
 use switchboard_train::{batch_nll, parse_record, LoraParams, Renderer, TokenizedExample};
 
 use crate::common::tiny_model;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use switchboard_engine::{ChatMessage, TextTokenizer};
-use switchboard_model::{ForwardMode, LogitsWanted, LoraAdapter, CausalLm, SeqInput};
+use switchboard_model::{CausalLm, ForwardMode, LogitsWanted, LoraAdapter, SeqInput};
 use switchboard_train::{
     greedy_decode, train, LogRecord, Method, Renderer, Silent, TrainConfig, TrainSummary,
 };
@@ -250,7 +250,8 @@ fn full_fine_tune_writes_a_loadable_checkpoint_that_differs_from_the_base() {
         assert!(out.join(file).is_file(), "{file} missing");
     }
     let base = CausalLm::load(tiny_model(), DType::F32, &Device::Cpu).expect("base");
-    let tuned = CausalLm::load(&out, DType::F32, &Device::Cpu).expect("fine-tuned checkpoint loads");
+    let tuned =
+        CausalLm::load(&out, DType::F32, &Device::Cpu).expect("fine-tuned checkpoint loads");
     let tokens = [1998u32, 100, 200, 300];
     assert!(
         max_abs_diff(
@@ -318,8 +319,13 @@ fn lora_trains_over_llama_checkpoints_and_gguf_files_alike() {
     }
     let base =
         CausalLm::load(llama.join("tiny_llama"), DType::F32, &Device::Cpu).expect("llama base");
-    let adapter = LoraAdapter::load(dir.path().join("gguf"), base.config(), DType::F32, &Device::Cpu)
-        .expect("the adapter trained over the GGUF loads over the HF directory");
+    let adapter = LoraAdapter::load(
+        dir.path().join("gguf"),
+        base.config(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .expect("the adapter trained over the GGUF loads over the HF directory");
     let tokens = [1998u32, 100, 200, 300];
     assert!(
         max_abs_diff(

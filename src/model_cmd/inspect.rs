@@ -1,67 +1,22 @@
-//! `switchboard model`: describe a base model (`inspect`) and convert a GGUF file into a
-//! Hugging Face checkpoint (`import`).
+//! `switchboard model inspect`: a report built from headers only, as text or JSON.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use clap::Subcommand;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use switchboard_engine::TextTokenizer;
 use switchboard_model::{
     default_hub_caches, gguf_file_type_name, gguf_value_json, gguf_version, hf_tokenizer_files,
-    kv_cache_bytes_per_token, parameter_count, resolve_model_dir, stored_tensors, write_dir,
-    write_file, write_safetensors, Checkpoint, DType, Device, GgufFile, ModelConfig, ModelSource,
-    Proj, StoredTensor, Tensor,
+    kv_cache_bytes_per_token, parameter_count, resolve_model_dir, stored_tensors, DType, GgufFile,
+    ModelConfig, ModelSource, Proj, StoredTensor,
 };
-
-#[derive(Subcommand)]
-pub enum ModelCommand {
-    /// Describe a model without loading its weights: format, architecture, config, tensors,
-    /// parameter count, memory needs, tokenizer and chat template.
-    Inspect {
-        /// A checkpoint directory, a .gguf file, or a hub id (`Org/Name`) in the local cache.
-        path: String,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Convert a GGUF file into a Hugging Face checkpoint (f32 safetensors, config.json and
-    /// tokenizer files) that switchboard and transformers load.
-    Import {
-        /// The .gguf file.
-        file: PathBuf,
-        /// Output directory; must not exist or be empty.
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-pub fn run(command: ModelCommand) -> Result<()> {
-    match command {
-        ModelCommand::Inspect { path, json } => {
-            let report = inspect(&path)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", render(&report));
-            }
-            Ok(())
-        }
-        ModelCommand::Import { file, out } => import(&file, &out),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// inspect
 
 /// Everything `model inspect` reports (also its `--json` form).
 #[derive(Serialize)]
-struct Report {
+pub(super) struct Report {
     path: String,
     /// `gguf` or `safetensors`.
     format: &'static str,
@@ -183,7 +138,7 @@ struct TokenizerSource {
     gguf_pre: Option<String>,
 }
 
-fn inspect(spec: &str) -> Result<Report> {
+pub(super) fn inspect(spec: &str) -> Result<Report> {
     let path = if Path::new(spec).exists() {
         PathBuf::from(spec)
     } else {
@@ -582,7 +537,7 @@ fn summarize_tokenizer(src: &TokenizerSource, cfg: &ModelConfig) -> Result<Token
 // rendering
 
 /// `134.5M`, `1.54B`, `512K`.
-fn human_count(n: u64) -> String {
+pub(super) fn human_count(n: u64) -> String {
     let n = n as f64;
     if n >= 1e9 {
         format!("{:.2}B", n / 1e9)
@@ -596,7 +551,7 @@ fn human_count(n: u64) -> String {
 }
 
 /// `93.8 MiB`.
-fn human_bytes(bytes: u64) -> String {
+pub(super) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -641,7 +596,7 @@ fn describe_token(t: &TokenRef) -> String {
     }
 }
 
-fn render(r: &Report) -> String {
+pub(super) fn render(r: &Report) -> String {
     let mut s = String::new();
     // Writing to a String cannot fail.
     let _ = render_into(&mut s, r);
@@ -812,137 +767,6 @@ fn render_into(s: &mut String, r: &Report) -> std::fmt::Result {
             }
         }
     }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
-// import
-
-fn spinner() -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
-fn write_json(path: &Path, value: &Value) -> switchboard_model::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-    bytes.push(b'\n');
-    write_file(path, &bytes)
-}
-
-fn import(file: &Path, out: &Path) -> Result<()> {
-    let started = Instant::now();
-    if file.is_dir() {
-        bail!(
-            "{}: is a directory; `model import` converts a .gguf file (a checkpoint directory \
-             already is a Hugging Face checkpoint)",
-            file.display()
-        );
-    }
-    let source =
-        ModelSource::open(file).with_context(|| format!("cannot import {}", file.display()))?;
-    let ModelSource::Gguf(gguf) = source else {
-        bail!("{}: not a GGUF file", file.display());
-    };
-    if out.exists() {
-        let empty = out.is_dir()
-            && std::fs::read_dir(out)
-                .with_context(|| format!("reading {}", out.display()))?
-                .next()
-                .is_none();
-        if !empty {
-            bail!(
-                "{}: the output directory exists and is not empty; choose a new --out",
-                out.display()
-            );
-        }
-    }
-    let tokenizer = hf_tokenizer_files(&gguf.path, gguf.metadata())
-        .with_context(|| format!("cannot convert the tokenizer of {}", file.display()))?;
-    // Build it once, so an unusable tokenizer is refused before any weight is written.
-    let vocab = TextTokenizer::from_parts(
-        &gguf.path,
-        &tokenizer.tokenizer_json,
-        &tokenizer.tokenizer_config,
-        &tokenizer.generation_config,
-    )
-    .with_context(|| format!("the tokenizer of {} does not load", file.display()))?
-    .vocab_size();
-
-    let mut stored_types: BTreeMap<String, usize> = BTreeMap::new();
-    for t in gguf.tensors() {
-        *stored_types
-            .entry(switchboard_model::ggml_type_name(t.dtype).to_string())
-            .or_default() += 1;
-    }
-    let bar = spinner();
-    bar.set_message(format!(
-        "reading and dequantizing {} tensors to f32",
-        gguf.tensors().len()
-    ));
-    let tensors = gguf
-        .load_tensors(DType::F32, &Device::Cpu)
-        .with_context(|| format!("reading the weights of {}", file.display()))?;
-    let mut sorted: Vec<(String, Tensor)> = tensors.into_iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let parameters: usize = sorted.iter().map(|(_, t)| t.elem_count()).sum();
-    let n_tensors = sorted.len();
-
-    bar.set_message(format!(
-        "writing {} ({} of f32 weights)",
-        out.display(),
-        human_bytes(parameters as u64 * 4)
-    ));
-    let config = gguf.config_json();
-    write_dir(out, |tmp| {
-        let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
-        let weights = tmp.join("model.safetensors");
-        write_safetensors(&weights, &sorted, Some(metadata))?;
-        write_json(&tmp.join("config.json"), &config)?;
-        write_json(&tmp.join("tokenizer.json"), &tokenizer.tokenizer_json)?;
-        write_json(
-            &tmp.join("tokenizer_config.json"),
-            &tokenizer.tokenizer_config,
-        )?;
-        write_json(
-            &tmp.join("generation_config.json"),
-            &tokenizer.generation_config,
-        )?;
-        Ok(())
-    })
-    .with_context(|| format!("writing {}", out.display()))?;
-    bar.finish_and_clear();
-    // The checkpoint reader's own checks (config, safetensors header) on what was written.
-    Checkpoint::open(out).with_context(|| format!("checking the written {}", out.display()))?;
-    let weights_bytes = std::fs::metadata(out.join("model.safetensors"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    let types: Vec<String> = stored_types
-        .iter()
-        .map(|(t, n)| format!("{n} {t}"))
-        .collect();
-    println!(
-        "imported {} into {}: {} {} parameters, {} tensors ({} -> F32), model.safetensors {}, \
-         tokenizer {} tokens{}, in {:.1}s",
-        file.display(),
-        out.display(),
-        gguf.config.arch().model_type(),
-        human_count(parameters as u64),
-        n_tensors,
-        types.join(", "),
-        human_bytes(weights_bytes),
-        vocab,
-        if gguf.config.tie_word_embeddings {
-            ", tied lm_head"
-        } else {
-            ""
-        },
-        started.elapsed().as_secs_f64()
-    );
     Ok(())
 }
 

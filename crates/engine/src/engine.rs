@@ -171,10 +171,7 @@ impl Engine {
         let device = Device::Cpu;
         let source = ModelSource::open(model_path)?;
         let model = CausalLm::from_source(&source, DType::F32, &device)?;
-        let tokenizer = match &source {
-            ModelSource::Checkpoint(c) => TextTokenizer::from_dir(&c.dir)?,
-            ModelSource::Gguf(g) => TextTokenizer::from_gguf_metadata(&g.path, g.metadata())?,
-        };
+        let tokenizer = TextTokenizer::from_source(&source)?;
         drop(source);
         let registry =
             AdapterRegistry::new(model.config().clone(), DType::F32, device, registry_config);

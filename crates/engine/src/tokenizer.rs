@@ -7,6 +7,7 @@ use std::path::Path;
 use candle_core::quantized::gguf_file::Value as GgufValue;
 use serde::Deserialize;
 use serde_json::Value;
+use switchboard_model::ModelSource;
 
 use crate::chat_template::{ChatMessage, ChatTemplate};
 use crate::error::{EngineError, Result};
@@ -90,6 +91,14 @@ impl TextTokenizer {
         let config = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
         let generation = read_json(&dir.join("generation_config.json"))?.unwrap_or(Value::Null);
         Self::from_parts(&path, &tokenizer_json, &config, &generation)
+    }
+
+    /// The tokenizer of an opened model: its directory's files, or a GGUF file's metadata.
+    pub fn from_source(source: &ModelSource) -> Result<Self> {
+        match source {
+            ModelSource::Checkpoint(c) => Self::from_dir(&c.dir),
+            ModelSource::Gguf(g) => Self::from_gguf_metadata(&g.path, g.metadata()),
+        }
     }
 
     /// Builds the tokenizer of a GGUF file from its `tokenizer.ggml.*` metadata (see

@@ -10,7 +10,6 @@ use candle_nn::VarBuilder;
 
 use crate::adapter::LoraAdapter;
 use crate::attention::{causal_attention, SeqAttention};
-use crate::checkpoint::Checkpoint;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::kv_cache::KvCache;
@@ -319,12 +318,6 @@ impl CausalLm {
     /// Loads a checkpoint directory or a GGUF file, computing in `dtype` on `device`.
     pub fn load(path: impl AsRef<Path>, dtype: DType, device: &Device) -> Result<Self> {
         Self::from_source(&ModelSource::open(path)?, dtype, device)
-    }
-
-    /// Loads the weights of an opened checkpoint directory.
-    pub fn from_checkpoint(checkpoint: &Checkpoint, dtype: DType, device: &Device) -> Result<Self> {
-        let vb = checkpoint.var_builder(dtype, device)?;
-        Self::new(&checkpoint.config, vb).map_err(|e| weights_error(&checkpoint.dir, e))
     }
 
     /// Loads the weights of an opened checkpoint directory or GGUF file.

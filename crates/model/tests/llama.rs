@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use common::{argmax, greedy_alone, max_abs_diff, LOGITS_TOL};
+use common::{all_logits, argmax, greedy_alone, max_abs_diff, LOGITS_TOL};
 use switchboard_model::{
     Architecture, CausalLm, DType, Device, ForwardMode, LogitsWanted, LoraAdapter, SeqInput, Tensor,
 };
@@ -87,20 +87,6 @@ impl Golden {
             .map(|v| v.as_u64().expect("id") as u32)
             .collect()
     }
-}
-
-fn all_logits(model: &CausalLm, adapter: Option<&LoraAdapter>, prompt: &[u32]) -> Tensor {
-    let mut cache = model.new_cache();
-    let mut batch = [SeqInput {
-        tokens: prompt,
-        cache: &mut cache,
-        adapter,
-        logits: LogitsWanted::All,
-    }];
-    model
-        .forward(&mut batch, ForwardMode::Inference)
-        .expect("forward")
-        .remove(0)
 }
 
 /// Logits at every prompt position within `tol` of `variant`, and the greedy ids equal.

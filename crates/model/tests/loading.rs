@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use switchboard_model::{
-    merge_adapter, write_safetensors, CausalLm, DType, Device, ForwardMode, LogitsWanted,
-    LoraAdapter, ModelError, SeqInput, Tensor,
+    merge_adapter, write_safetensors, CausalLm, DType, Device, LoraAdapter, ModelError, Tensor,
 };
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -31,18 +30,11 @@ fn pt_metadata() -> Option<HashMap<String, String>> {
 
 /// Prompt-1 logits at every position of a model (and adapter).
 fn prompt1_logits(model: &CausalLm, adapter: Option<&LoraAdapter>) -> Tensor {
-    let prompt = Expected::load("base").ids("prompt1.input_ids");
-    let mut cache = model.new_cache();
-    let mut batch = [SeqInput {
-        tokens: &prompt,
-        cache: &mut cache,
+    all_logits(
+        model,
         adapter,
-        logits: LogitsWanted::All,
-    }];
-    model
-        .forward(&mut batch, ForwardMode::Inference)
-        .expect("forward")
-        .remove(0)
+        &Expected::load("base").ids("prompt1.input_ids"),
+    )
 }
 
 fn load_adapter_from(model: &CausalLm, dir: &Path) -> switchboard_model::Result<LoraAdapter> {

@@ -262,7 +262,6 @@ struct Prepared {
 fn prepare(
     config: &TrainConfig,
     method: Method,
-    base_dir: &Path,
     source: &ModelSource,
 ) -> Result<(Prepared, Vec<String>)> {
     let max_positions = source.config().max_positions();
@@ -274,11 +273,7 @@ fn prepare(
             config.max_seq_len
         ));
     }
-    let tokenizer = match source {
-        ModelSource::Checkpoint(_) => TextTokenizer::from_dir(base_dir)?,
-        ModelSource::Gguf(g) => TextTokenizer::from_gguf_metadata(&g.path, g.metadata())?,
-    };
-    let renderer = Renderer::new(tokenizer, max_len);
+    let renderer = Renderer::new(TextTokenizer::from_source(source)?, max_len);
     let mut datasets = parse_sources("data", &config.data)?
         .iter()
         .map(|s| load_dataset(s, &renderer))
@@ -419,7 +414,7 @@ pub fn train(
     let base_dir = config.base.clone().ok_or_else(|| missing("base"))?;
     let out = config.out.clone().ok_or_else(|| missing("out"))?;
     let source = ModelSource::open(&base_dir)?;
-    let (prepared, notes) = prepare(config, method, &base_dir, &source)?;
+    let (prepared, notes) = prepare(config, method, &source)?;
     let Prepared {
         datasets,
         validation,

@@ -126,3 +126,18 @@ pub fn greedy_alone(
     }
     (all_logits, ids)
 }
+
+/// Logits at every position of `prompt`, prefilled alone.
+pub fn all_logits(model: &CausalLm, adapter: Option<&LoraAdapter>, prompt: &[u32]) -> Tensor {
+    let mut cache = model.new_cache();
+    let mut batch = [SeqInput {
+        tokens: prompt,
+        cache: &mut cache,
+        adapter,
+        logits: LogitsWanted::All,
+    }];
+    model
+        .forward(&mut batch, switchboard_model::ForwardMode::Inference)
+        .expect("forward")
+        .remove(0)
+}

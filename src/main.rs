@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod bench_cmd;
+mod eval_cmd;
 mod hub;
 mod kb;
 mod model_cmd;
@@ -51,6 +53,13 @@ enum Command {
         #[command(subcommand)]
         command: model_cmd::ModelCommand,
     },
+    /// Evaluate the base model, adapters, retrieval and routing on suites; compare runs.
+    Eval {
+        #[command(subcommand)]
+        command: eval_cmd::EvalCommand,
+    },
+    /// Load-test an OpenAI-compatible server: vLLM-style serving metrics, per adapter.
+    Bench(bench_cmd::BenchArgs),
     /// Work with LoRA adapters.
     Adapter {
         #[command(subcommand)]
@@ -89,6 +98,8 @@ fn main() -> Result<()> {
         Command::Router { command } => router::run(command),
         Command::Train { command } => train::run(command),
         Command::Model { command } => model_cmd::run(command),
+        Command::Eval { command } => eval_cmd::run(command),
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Adapter {
             command: AdapterCommand::Merge { base, adapter, out },
         } => {

@@ -202,8 +202,56 @@ fn read_key(key: Option<String>, file: Option<&Path>, what: &str) -> Result<Vec<
     Ok(keys)
 }
 
+/// A server ready to listen: the state every request sees, where to listen, and the kb watcher.
+/// `serve` runs it until a signal; `eval run` runs it inside its own process.
+pub struct Prepared {
+    /// Engine, configuration, router and retrieval.
+    pub state: AppState,
+    /// `--host` and `--port`.
+    pub address: SocketAddr,
+    kb: Option<Kb>,
+}
+
+impl Prepared {
+    /// The future that re-indexes the kb when it changes, if there is a kb (spawn it on the
+    /// runtime that serves).
+    pub fn kb_watch(&mut self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        self.kb.take().map(Kb::watch)
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
+    let mut prepared = prepare(args)?;
+    let address = prepared.address;
+    let kb = prepared.kb_watch();
+    let state = prepared.state;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchboard-http")
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        let local = listener.local_addr().context("reading the bound address")?;
+        // Tests and scripts read this line to find the port.
+        println!("switchboard listening on http://{local}");
+        tracing::info!(%local, "serving the OpenAI API under /v1");
+        if let Some(kb) = kb {
+            tokio::spawn(kb);
+        }
+        switchboard_server::serve(listener, state, switchboard_server::shutdown_signal())
+            .await
+            .context("serving HTTP")
+    })
+}
+
+/// Loads the model, adapters, router and kb that `args` name (after merging the `--config`
+/// file) into the server's state.
+pub fn prepare(args: ServeArgs) -> Result<Prepared> {
     let args = args.merged_with_file()?;
     let model_spec = args
         .model
@@ -330,27 +378,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         state = state.with_retrieval(Arc::new(retrieval));
         kb = Some(watcher);
     }
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("switchboard-http")
-        .build()
-        .context("starting the tokio runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .with_context(|| format!("listening on {address}"))?;
-        let local = listener.local_addr().context("reading the bound address")?;
-        // Tests and scripts read this line to find the port.
-        println!("switchboard listening on http://{local}");
-        tracing::info!(%local, "serving the OpenAI API under /v1");
-        if let Some(kb) = kb {
-            tokio::spawn(kb.watch());
-        }
-        switchboard_server::serve(listener, state, switchboard_server::shutdown_signal())
-            .await
-            .context("serving HTTP")
-    })
+    Ok(Prepared { state, address, kb })
 }
 
 /// The knowledge base the server retrieves from, and how to keep it fresh.

@@ -74,6 +74,13 @@ impl Files {
     }
 }
 
+/// The eval crate builds reqwest with rustls but without a crypto backend of its own, and Cargo
+/// unifies that into the tests' reqwest and async-openai: their clients need the process-wide
+/// provider the eval crate installs. Every test starts a server before it makes a client.
+pub fn install_tls_provider() {
+    switchboard_eval::client::install_tls_provider();
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -107,6 +114,7 @@ impl Server {
     /// Starts `switchboard serve --port 0` with exactly `args` (no model or adapters given:
     /// the bundled defaults unless `args` names them).
     pub fn spawn(files: Files, args: &[std::ffi::OsString], env: &[(&str, &str)]) -> Self {
+        install_tls_provider();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")
             .args(["--port", "0"])

@@ -1,6 +1,9 @@
 mod adapter_cli;
+mod bench_cli;
 mod bundled;
+mod eval_cli;
 mod harness;
+mod judge_cli;
 mod model_cli;
 mod routing;
 mod server;

@@ -19,7 +19,7 @@ use crate::registry::{AdapterDirPolicy, AdapterRegistry, RegistryConfig};
 use crate::request::{AdapterRef, GenerateRequest, GenerationStream, Prompt};
 use crate::sampler::{choice_seed, random_seed, Sampler};
 use crate::scheduler::{Command, Scheduler};
-use crate::sequence::{Group, Sequence, StopTokens};
+use crate::sequence::{Group, PromptScores, Sequence, StopTokens};
 use crate::stop::StopMatcher;
 use crate::tokenizer::TextTokenizer;
 
@@ -344,6 +344,12 @@ impl Engine {
                     scheduled: 0,
                     completion_tokens: 0,
                     finished: false,
+                    // Every choice sees the same prompt, so choice 0 alone scores it.
+                    prompt_scores: params
+                        .prompt_logprobs
+                        .filter(|_| choice == 0)
+                        .zip(prompt.first())
+                        .map(|(top, &first)| PromptScores::new(first, top)),
                 }
             })
             .collect();
@@ -378,6 +384,7 @@ impl Engine {
         Ok(GenerationStream {
             id,
             prompt_tokens: prompt_len,
+            prompt_token_ids: prompt,
             adapter: adapter_ref,
             events: events_rx,
         })

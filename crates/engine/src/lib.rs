@@ -11,7 +11,9 @@
 //! * [`TextTokenizer`], [`ChatTemplate`], [`IncrementalDecoder`]: the checkpoint's tokenizer and
 //!   chat template (rendered like transformers, ChatML when there is none), and streaming text
 //!   that never splits a UTF-8 character.
-//! * [`SamplingParams`]: OpenAI's sampling and stopping parameters plus vLLM's extensions.
+//! * [`SamplingParams`]: OpenAI's sampling and stopping parameters plus vLLM's extensions,
+//!   `prompt_logprobs` included: the prompt scored through the same batched pass (and adapter)
+//!   that generates, for evaluation harnesses ([`GenerateEvent::PromptLogprobs`]).
 #![warn(missing_docs)]
 
 mod chat_template;
@@ -37,7 +39,7 @@ pub use registry::{
 };
 pub use request::{
     AdapterRef, ChoiceOutput, Completion, FinishReason, GenerateEvent, GenerateRequest,
-    GeneratedToken, GenerationStream, Prompt, StopMatch, Usage,
+    GeneratedToken, GenerationStream, Prompt, PromptToken, StopMatch, Usage,
 };
 pub use sampler::TokenLogprob;
 pub use tokenizer::TextTokenizer;

@@ -48,6 +48,10 @@ pub struct SamplingParams {
     pub logprobs: bool,
     /// With `logprobs`, also the this many most likely alternatives at each position (0..=20).
     pub top_logprobs: usize,
+    /// Score the prompt: `Some(k)` reports the log-probability of every prompt token (the first
+    /// has none) and its `k` most likely alternatives (0..=20), in one
+    /// [`crate::GenerateEvent::PromptLogprobs`] before any output. `None`: off.
+    pub prompt_logprobs: Option<usize>,
     /// Leave special tokens out of the text.
     pub skip_special_tokens: bool,
 }
@@ -71,6 +75,7 @@ impl Default for SamplingParams {
             n: 1,
             logprobs: false,
             top_logprobs: 0,
+            prompt_logprobs: None,
             skip_special_tokens: true,
         }
     }
@@ -169,6 +174,12 @@ impl SamplingParams {
                 format!("must be between 0 and {MAX_TOP_LOGPROBS}"),
             ));
         }
+        if self.prompt_logprobs.is_some_and(|k| k > MAX_TOP_LOGPROBS) {
+            return Err(EngineError::invalid(
+                "prompt_logprobs",
+                format!("must be between 0 and {MAX_TOP_LOGPROBS}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -180,6 +191,11 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_out_of_range_values_name_their_field() {
         assert!(SamplingParams::default().validate(100).is_ok());
+        let scored = SamplingParams {
+            prompt_logprobs: Some(MAX_TOP_LOGPROBS),
+            ..Default::default()
+        };
+        assert!(scored.validate(100).is_ok());
         let cases: Vec<(&str, SamplingParams)> = vec![
             (
                 "temperature",
@@ -276,6 +292,13 @@ mod tests {
                 "top_logprobs",
                 SamplingParams {
                     top_logprobs: 21,
+                    ..Default::default()
+                },
+            ),
+            (
+                "prompt_logprobs",
+                SamplingParams {
+                    prompt_logprobs: Some(MAX_TOP_LOGPROBS + 1),
                     ..Default::default()
                 },
             ),

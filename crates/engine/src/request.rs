@@ -86,6 +86,19 @@ pub struct GeneratedToken {
     pub top_logprobs: Vec<TokenLogprob>,
 }
 
+/// One prompt token scored by the model, when the request asked for `prompt_logprobs`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptToken {
+    /// Token id.
+    pub id: u32,
+    /// Log-probability of this token given the tokens before it (raw logits, as for generated
+    /// tokens); `None` for the first prompt token, which nothing predicts.
+    pub logprob: Option<f32>,
+    /// The most likely tokens at this position, best first (`prompt_logprobs` of them; empty
+    /// for the first prompt token).
+    pub top_logprobs: Vec<TokenLogprob>,
+}
+
 /// Token counts of a finished request. The prompt is counted once whatever `n` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Usage {
@@ -105,6 +118,13 @@ impl Usage {
 /// What the engine streams back for one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GenerateEvent {
+    /// The scored prompt, one entry per prompt token, when the request asked for
+    /// `prompt_logprobs`. Sent once, before any `Delta`; the same for every choice (the prompt
+    /// is scored on choice 0 only).
+    PromptLogprobs {
+        /// Every prompt token in order.
+        tokens: Vec<PromptToken>,
+    },
     /// New output of one choice: text safe to show now (may be empty while a multi-byte character
     /// or a possible stop string is held back) and the tokens sampled since the last event.
     Delta {
@@ -153,6 +173,9 @@ pub struct GenerationStream {
     pub id: u64,
     /// Tokens in the prompt.
     pub prompt_tokens: usize,
+    /// The prompt as the model sees it (a text or chat prompt after tokenization), for
+    /// callers that echo it.
+    pub prompt_token_ids: Vec<u32>,
     /// The adapter the request runs with, `None` for the base model.
     pub adapter: Option<AdapterRef>,
     pub(crate) events: mpsc::UnboundedReceiver<GenerateEvent>,
@@ -185,6 +208,10 @@ pub struct Completion {
     pub choices: Vec<ChoiceOutput>,
     /// Token counts.
     pub usage: Usage,
+    /// The prompt's token ids.
+    pub prompt_token_ids: Vec<u32>,
+    /// The scored prompt, when the request asked for `prompt_logprobs`.
+    pub prompt_logprobs: Option<Vec<PromptToken>>,
 }
 
 impl GenerationStream {
@@ -205,7 +232,7 @@ impl GenerationStream {
 
     /// Waits for the whole output.
     pub async fn collect(mut self) -> Result<Completion> {
-        let mut acc = Accumulator::default();
+        let mut acc = Accumulator::new(std::mem::take(&mut self.prompt_token_ids));
         while let Some(event) = self.next().await {
             if let Some(done) = acc.add(event)? {
                 return Ok(done);
@@ -216,7 +243,7 @@ impl GenerationStream {
 
     /// Waits for the whole output, blocking the current thread.
     pub fn collect_blocking(mut self) -> Result<Completion> {
-        let mut acc = Accumulator::default();
+        let mut acc = Accumulator::new(std::mem::take(&mut self.prompt_token_ids));
         while let Some(event) = self.blocking_next() {
             if let Some(done) = acc.add(event)? {
                 return Ok(done);
@@ -226,12 +253,21 @@ impl GenerationStream {
     }
 }
 
-#[derive(Default)]
 struct Accumulator {
     choices: Vec<ChoiceOutput>,
+    prompt_token_ids: Vec<u32>,
+    prompt_logprobs: Option<Vec<PromptToken>>,
 }
 
 impl Accumulator {
+    fn new(prompt_token_ids: Vec<u32>) -> Self {
+        Self {
+            choices: Vec::new(),
+            prompt_token_ids,
+            prompt_logprobs: None,
+        }
+    }
+
     fn choice(&mut self, index: usize) -> &mut ChoiceOutput {
         if self.choices.len() <= index {
             self.choices.resize_with(index + 1, ChoiceOutput::default);
@@ -241,6 +277,7 @@ impl Accumulator {
 
     fn add(&mut self, event: GenerateEvent) -> Result<Option<Completion>> {
         match event {
+            GenerateEvent::PromptLogprobs { tokens } => self.prompt_logprobs = Some(tokens),
             GenerateEvent::Delta {
                 choice,
                 text,
@@ -263,6 +300,8 @@ impl Accumulator {
                 return Ok(Some(Completion {
                     choices: std::mem::take(&mut self.choices),
                     usage,
+                    prompt_token_ids: std::mem::take(&mut self.prompt_token_ids),
+                    prompt_logprobs: self.prompt_logprobs.take(),
                 }))
             }
             GenerateEvent::Error { message } => return Err(EngineError::Generation(message)),

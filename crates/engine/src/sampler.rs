@@ -157,29 +157,10 @@ impl Sampler {
     /// remembers it for the penalties of later steps. Takes the logits by value: processors
     /// work on them in place, so the common case (no logprobs) copies nothing.
     pub fn sample(&mut self, mut logits: Vec<f32>) -> Result<Sampled> {
-        if logits.is_empty() {
-            return Err(EngineError::Generation(
-                "the model returned empty logits".into(),
-            ));
-        }
-        if logits.iter().any(|l| l.is_nan()) {
-            return Err(EngineError::Generation(
-                "the model produced NaN logits".into(),
-            ));
-        }
-        // Logprobs are reported on the raw logits, so they are read before any processor runs;
-        // the sampled token's own logprob needs the raw logits kept until it is chosen.
-        let raw = self.logprobs.then(|| {
-            let log_z = log_sum_exp(&logits);
-            let top = top_n(&logits, self.top_logprobs)
-                .into_iter()
-                .map(|token| TokenLogprob {
-                    token,
-                    logprob: (f64::from(logits[token as usize]) - log_z) as f32,
-                })
-                .collect();
-            (log_z, top, logits.clone())
-        });
+        check_logits(&logits)?;
+        // Logprobs are reported on the raw logits, so a copy is kept before any processor runs;
+        // the sampled token's own logprob needs them until it is chosen.
+        let raw = self.logprobs.then(|| logits.clone());
 
         self.apply_processors(&mut logits);
         let token = if self.greedy {
@@ -189,7 +170,10 @@ impl Sampler {
         };
         *self.generated.entry(token).or_insert(0) += 1;
         let (logprob, top_logprobs) = match raw {
-            Some((log_z, top, raw)) => (Some((f64::from(raw[token as usize]) - log_z) as f32), top),
+            Some(raw) => {
+                let raw = RawLogprobs::new(&raw);
+                (Some(raw.of(token)), raw.top(self.top_logprobs))
+            }
             None => (None, Vec::new()),
         };
         Ok(Sampled {
@@ -322,6 +306,56 @@ fn nucleus(mut candidates: Vec<(u32, f32)>, top_p: f32) -> Vec<(u32, f32)> {
     above.truncate(keep.max(1));
     candidates.clear();
     above
+}
+
+/// Refuses logits no distribution can be read from: none at all, or NaN.
+pub(crate) fn check_logits(logits: &[f32]) -> Result<()> {
+    if logits.is_empty() {
+        return Err(EngineError::Generation(
+            "the model returned empty logits".into(),
+        ));
+    }
+    if logits.iter().any(|l| l.is_nan()) {
+        return Err(EngineError::Generation(
+            "the model produced NaN logits".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Log-probabilities under one row of raw logits (no bias, penalty or temperature): what
+/// OpenAI and vLLM report for generated tokens, and what prompt scoring reports for the prompt.
+pub(crate) struct RawLogprobs<'a> {
+    logits: &'a [f32],
+    log_z: f64,
+}
+
+impl<'a> RawLogprobs<'a> {
+    /// The distribution of `logits` (checked with [`check_logits`] by the caller).
+    pub fn new(logits: &'a [f32]) -> Self {
+        Self {
+            logits,
+            log_z: log_sum_exp(logits),
+        }
+    }
+
+    /// The log-probability of `token` (−∞ for an id outside the row).
+    pub fn of(&self, token: u32) -> f32 {
+        self.logits
+            .get(token as usize)
+            .map_or(f32::NEG_INFINITY, |&l| (f64::from(l) - self.log_z) as f32)
+    }
+
+    /// The `n` most likely tokens with their log-probabilities, best first.
+    pub fn top(&self, n: usize) -> Vec<TokenLogprob> {
+        top_n(self.logits, n)
+            .into_iter()
+            .map(|token| TokenLogprob {
+                token,
+                logprob: self.of(token),
+            })
+            .collect()
+    }
 }
 
 /// Index of the largest value; the first one on ties (as torch's argmax).
@@ -538,6 +572,21 @@ mod tests {
             Err(EngineError::Generation(_))
         ));
         assert!(s.sample(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn raw_logprobs_normalise_the_row() {
+        let logits = [0.5f32, 2.0, -1.0];
+        let raw = RawLogprobs::new(&logits);
+        let total: f64 = (0..3).map(|t| f64::from(raw.of(t)).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-6);
+        let top = raw.top(2);
+        assert_eq!(top.iter().map(|t| t.token).collect::<Vec<_>>(), [1, 0]);
+        assert_eq!(top[0].logprob, raw.of(1));
+        assert_eq!(raw.of(7), f32::NEG_INFINITY);
+        assert!(check_logits(&[]).is_err());
+        assert!(check_logits(&[1.0, f32::NAN]).is_err());
+        assert!(check_logits(&logits).is_ok());
     }
 
     #[test]

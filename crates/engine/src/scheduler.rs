@@ -16,11 +16,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_model::{CausalLm, ForwardMode, LogitsWanted, SeqInput, Tensor};
+use switchboard_model::{CausalLm, ForwardMode, SeqInput, Tensor};
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::engine::{EngineConfig, Shared};
 use crate::request::GenerateEvent;
-use crate::sequence::Group;
+use crate::sequence::{Group, PromptScores, Sequence, StopTokens};
 use crate::tokenizer::TextTokenizer;
 
 /// Messages from [`crate::Engine`] handles to the step loop.
@@ -188,11 +189,14 @@ impl Scheduler {
             let adapter = group.adapter.as_ref().map(|a| &*a.adapter);
             for seq in group.seqs.iter_mut().filter(|s| s.scheduled > 0) {
                 let start = seq.cache.len();
+                // Prompt scoring reads every row of a prefill chunk, through the same pass
+                // (and adapter) that generation uses.
+                let logits = seq.logits_wanted();
                 inputs.push(SeqInput {
                     tokens: &seq.tokens[start..start + seq.scheduled],
                     cache: &mut seq.cache,
                     adapter,
-                    logits: LogitsWanted::Last,
+                    logits,
                 });
             }
         }
@@ -209,54 +213,26 @@ impl Scheduler {
         let mut generated = 0u64;
         for group in self.running.iter_mut() {
             let mut failure = None;
-            let (seqs, stops) = (&mut group.seqs, &group.stops);
-            let send = |event| group.events.send(event).is_ok();
+            let (seqs, stops, events) = (&mut group.seqs, &group.stops, &group.events);
             for seq in seqs.iter_mut().filter(|s| s.scheduled > 0) {
                 let Some(seq_logits) = logits.next() else {
                     failure = Some("the model returned fewer logits than sequences".to_string());
                     break;
                 };
-                let chunk_start = seq.cache.len() - seq.scheduled;
-                prompt_tokens += seq
-                    .prompt_len
-                    .saturating_sub(chunk_start)
-                    .min(seq.scheduled) as u64;
-                seq.scheduled = 0;
-                if seq.pending() > 0 || failure.is_some() {
-                    continue; // a prefill chunk that is not the last one
+                let fed = std::mem::take(&mut seq.scheduled);
+                let chunk_start = seq.cache.len() - fed;
+                prompt_tokens += seq.prompt_len.saturating_sub(chunk_start).min(fed) as u64;
+                if failure.is_some() {
+                    continue;
                 }
-                let update = seq_logits
-                    .flatten_all()
-                    .and_then(|l| l.to_vec1::<f32>())
-                    .map_err(|e| e.to_string())
-                    .and_then(|l| seq.sampler.sample(l).map_err(|e| e.to_string()))
-                    .and_then(|sampled| {
-                        seq.accept(sampled, &self.tokenizer, stops)
-                            .map_err(|e| e.to_string())
-                    });
-                let update = match update {
-                    Ok(update) => update,
-                    Err(message) => {
-                        failure = Some(message);
-                        continue;
-                    }
+                let step = StepOutput {
+                    logits: seq_logits,
+                    chunk_start,
+                    fed,
                 };
-                generated += 1;
-                let choice = seq.choice;
-                if !update.text.is_empty() || update.token.is_some() {
-                    send(GenerateEvent::Delta {
-                        choice,
-                        text: update.text,
-                        tokens: update.token.into_iter().collect(),
-                    });
-                }
-                if let Some((reason, stop)) = update.finish {
-                    seq.finished = true;
-                    send(GenerateEvent::Finished {
-                        choice,
-                        reason,
-                        stop,
-                    });
+                match advance(seq, step, &self.tokenizer, stops, events) {
+                    Ok(sampled) => generated += u64::from(sampled),
+                    Err(message) => failure = Some(message),
                 }
             }
             if let Some(message) = failure {
@@ -349,5 +325,140 @@ impl Scheduler {
             s.kv_reserved_tokens = self.reserved_tokens;
             s.kv_allocated_bytes = kv_allocated_bytes;
         });
+    }
+}
+
+/// What one forward pass returned for one sequence.
+struct StepOutput {
+    /// `[rows, vocab]`: one row, or every row of a chunk that scores the prompt.
+    logits: Tensor,
+    /// Cache position of the chunk's first token.
+    chunk_start: usize,
+    /// Tokens the chunk fed.
+    fed: usize,
+}
+
+/// Applies a step's logits to one sequence: scores the prompt rows it asked for, then, once the
+/// whole prompt is in the cache, samples a token and streams what it produced. Returns whether
+/// it sampled.
+fn advance(
+    seq: &mut Sequence,
+    step: StepOutput,
+    tokenizer: &TextTokenizer,
+    stops: &StopTokens,
+    events: &UnboundedSender<GenerateEvent>,
+) -> std::result::Result<bool, String> {
+    let rows = LogitRows::new(&step.logits)?;
+    score_prompt(seq, &rows, &step, events)?;
+    if seq.pending() > 0 {
+        return Ok(false); // a prefill chunk that is not the last one
+    }
+    let last = match rows.len() {
+        0 => return Err("the model returned no logits for a sequence".to_string()),
+        n => rows.row(n - 1)?,
+    };
+    sample_and_stream(seq, last, tokenizer, stops, events)?;
+    Ok(true)
+}
+
+/// Scores the prompt tokens this chunk's rows predict, and sends the scored prompt once it is
+/// complete: before the first delta, which a later step (or this one) produces.
+fn score_prompt(
+    seq: &mut Sequence,
+    rows: &LogitRows<'_>,
+    step: &StepOutput,
+    events: &UnboundedSender<GenerateEvent>,
+) -> std::result::Result<(), String> {
+    let prompt_len = seq.prompt_len;
+    let Some(scores) = seq.prompt_scores.as_mut() else {
+        return Ok(());
+    };
+    if scores.needs_rows(step.chunk_start, prompt_len) {
+        if rows.len() != step.fed {
+            return Err(format!(
+                "prompt scoring needs {} rows of logits, the model returned {}",
+                step.fed,
+                rows.len()
+            ));
+        }
+        let prompt = &seq.tokens[..prompt_len];
+        // Row by row: a chunk's full logits can be large (rows × vocabulary).
+        for j in 0..PromptScores::prompt_rows(step.chunk_start, rows.len(), prompt_len) {
+            let row = rows.row(j)?;
+            scores
+                .add_row(step.chunk_start + j, &row, prompt)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(tokens) = scores.take_complete(prompt_len) {
+        // A send fails only when the client went away; the next step drops the request.
+        events.send(GenerateEvent::PromptLogprobs { tokens }).ok();
+    }
+    Ok(())
+}
+
+/// Samples the next token from the last row and streams its text and, if it ends the
+/// sequence, why.
+fn sample_and_stream(
+    seq: &mut Sequence,
+    logits: Vec<f32>,
+    tokenizer: &TextTokenizer,
+    stops: &StopTokens,
+    events: &UnboundedSender<GenerateEvent>,
+) -> std::result::Result<(), String> {
+    let sampled = seq.sampler.sample(logits).map_err(|e| e.to_string())?;
+    let update = seq
+        .accept(sampled, tokenizer, stops)
+        .map_err(|e| e.to_string())?;
+    let choice = seq.choice;
+    if !update.text.is_empty() || update.token.is_some() {
+        events
+            .send(GenerateEvent::Delta {
+                choice,
+                text: update.text,
+                tokens: update.token.into_iter().collect(),
+            })
+            .ok();
+    }
+    if let Some((reason, stop)) = update.finish {
+        seq.finished = true;
+        events
+            .send(GenerateEvent::Finished {
+                choice,
+                reason,
+                stop,
+            })
+            .ok();
+    }
+    Ok(())
+}
+
+/// The rows of one sequence's logits: `[rows, vocab]`, or a bare `[vocab]` row.
+struct LogitRows<'a> {
+    logits: &'a Tensor,
+    rows: usize,
+}
+
+impl<'a> LogitRows<'a> {
+    fn new(logits: &'a Tensor) -> std::result::Result<Self, String> {
+        let rows = match logits.dims() {
+            [_] => 1,
+            [rows, _] => *rows,
+            dims => return Err(format!("the model returned logits of shape {dims:?}")),
+        };
+        Ok(Self { logits, rows })
+    }
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn row(&self, j: usize) -> std::result::Result<Vec<f32>, String> {
+        let row = if self.logits.rank() == 1 {
+            self.logits.to_vec1::<f32>()
+        } else {
+            self.logits.get(j).and_then(|r| r.to_vec1::<f32>())
+        };
+        row.map_err(|e| e.to_string())
     }
 }

@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use switchboard_model::KvCache;
+use switchboard_model::{KvCache, LogitsWanted};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::detokenizer::IncrementalDecoder;
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::registry::ActiveAdapter;
-use crate::request::{FinishReason, GenerateEvent, GeneratedToken, StopMatch, Usage};
-use crate::sampler::{Sampled, Sampler};
+use crate::request::{FinishReason, GenerateEvent, GeneratedToken, PromptToken, StopMatch, Usage};
+use crate::sampler::{check_logits, RawLogprobs, Sampled, Sampler};
 use crate::stop::StopMatcher;
 use crate::tokenizer::TextTokenizer;
 
@@ -34,6 +34,9 @@ pub(crate) struct Sequence {
     /// Tokens sampled, EOS and stop tokens included.
     pub completion_tokens: usize,
     pub finished: bool,
+    /// Log-probabilities of the prompt being gathered, when the request asked for them (on
+    /// choice 0 only: every choice has the same prompt).
+    pub prompt_scores: Option<PromptScores>,
 }
 
 /// What accepting one sampled token produced.
@@ -47,6 +50,17 @@ impl Sequence {
     /// Tokens not yet in the KV cache.
     pub fn pending(&self) -> usize {
         self.tokens.len() - self.cache.len()
+    }
+
+    /// Which logits the next chunk needs: every row while some of them still predict prompt
+    /// tokens that must be scored, else only the last (the one sampling reads).
+    pub fn logits_wanted(&self) -> LogitsWanted {
+        match &self.prompt_scores {
+            Some(scores) if scores.needs_rows(self.cache.len(), self.prompt_len) => {
+                LogitsWanted::All
+            }
+            _ => LogitsWanted::Last,
+        }
     }
 
     fn generated(&self) -> usize {
@@ -116,6 +130,69 @@ impl Sequence {
     }
 }
 
+/// The prompt log-probabilities of one sequence, gathered over its prefill chunks. Row `j` of a
+/// chunk that starts at cache position `s` holds the logits that predict token `s + j + 1`.
+pub(crate) struct PromptScores {
+    top: usize,
+    tokens: Vec<PromptToken>,
+    sent: bool,
+}
+
+impl PromptScores {
+    /// Scores for a prompt starting with `first` (which nothing predicts), with `top`
+    /// alternatives per position.
+    pub fn new(first: u32, top: usize) -> Self {
+        Self {
+            top,
+            tokens: vec![PromptToken {
+                id: first,
+                logprob: None,
+                top_logprobs: Vec::new(),
+            }],
+            sent: false,
+        }
+    }
+
+    /// Whether a chunk starting at `start` has rows predicting prompt tokens not yet scored.
+    pub fn needs_rows(&self, start: usize, prompt_len: usize) -> bool {
+        !self.sent && start + 1 < prompt_len
+    }
+
+    /// How many rows of a chunk of `rows` starting at `start` predict prompt tokens; the row
+    /// after them (if any) predicts the first output token and is left to the sampler.
+    pub fn prompt_rows(start: usize, rows: usize, prompt_len: usize) -> usize {
+        prompt_len.saturating_sub(start + 1).min(rows)
+    }
+
+    /// Scores the prompt token that `row`, the logits at cache position `position`, predicts.
+    /// Rows must come in position order, starting at 0.
+    pub fn add_row(&mut self, position: usize, row: &[f32], prompt: &[u32]) -> Result<()> {
+        let expected = self.tokens.len() - 1;
+        let Some(&id) = prompt.get(position + 1).filter(|_| position == expected) else {
+            return Err(EngineError::Generation(format!(
+                "prompt scoring expected the row at position {expected}, got {position}"
+            )));
+        };
+        check_logits(row)?;
+        let raw = RawLogprobs::new(row);
+        self.tokens.push(PromptToken {
+            id,
+            logprob: Some(raw.of(id)),
+            top_logprobs: raw.top(self.top),
+        });
+        Ok(())
+    }
+
+    /// Every prompt token's entry, once all of them are scored; given out only once.
+    pub fn take_complete(&mut self, prompt_len: usize) -> Option<Vec<PromptToken>> {
+        if self.sent || self.tokens.len() < prompt_len {
+            return None;
+        }
+        self.sent = true;
+        Some(std::mem::take(&mut self.tokens))
+    }
+}
+
 /// Token ids that end a sequence: EOS (unless `ignore_eos`) and the request's stop tokens.
 pub(crate) struct StopTokens {
     pub eos: Arc<BTreeSet<u32>>,
@@ -180,5 +257,55 @@ impl Group {
     /// Sends an event; false when the receiver is gone.
     pub fn send(&self, event: GenerateEvent) -> bool {
         self.events.send(event).is_ok()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompt_scores_follow_the_chunks_and_are_given_once() {
+        let prompt = [2u32, 0, 1];
+        let mut scores = PromptScores::new(prompt[0], 1);
+        assert!(scores.needs_rows(0, prompt.len()));
+        // A first chunk of one token: its row predicts prompt[1].
+        assert_eq!(PromptScores::prompt_rows(0, 1, prompt.len()), 1);
+        scores.add_row(0, &[3.0, 0.0, 0.0], &prompt).unwrap();
+        assert!(scores.take_complete(prompt.len()).is_none());
+        assert!(scores.needs_rows(1, prompt.len()));
+        // The last chunk: row 0 predicts prompt[2], row 1 the first output (not scored).
+        assert_eq!(PromptScores::prompt_rows(1, 2, prompt.len()), 1);
+        scores.add_row(1, &[0.0, 1.0, 0.0], &prompt).unwrap();
+        let tokens = scores.take_complete(prompt.len()).unwrap();
+        assert_eq!(tokens.iter().map(|t| t.id).collect::<Vec<_>>(), prompt);
+        assert_eq!(tokens[0].logprob, None);
+        assert!(tokens[0].top_logprobs.is_empty());
+        let expected = 3.0 - (3f64.exp() + 2.0).ln();
+        assert!((f64::from(tokens[1].logprob.unwrap()) - expected).abs() < 1e-6);
+        assert_eq!(tokens[2].top_logprobs[0].token, 1);
+        assert!(scores.take_complete(prompt.len()).is_none(), "sent once");
+        assert!(!scores.needs_rows(2, prompt.len()));
+    }
+
+    #[test]
+    fn prompt_scores_refuse_rows_out_of_order_or_past_the_prompt() {
+        let prompt = [0u32, 1, 1];
+        let mut scores = PromptScores::new(0, 0);
+        assert!(scores.add_row(1, &[0.0, 1.0], &prompt).is_err());
+        scores.add_row(0, &[0.0, 1.0], &prompt).unwrap();
+        scores.add_row(1, &[0.0, 1.0], &prompt).unwrap();
+        assert!(scores.add_row(2, &[0.0, 1.0], &prompt).is_err());
+        assert!(PromptScores::new(0, 0)
+            .add_row(0, &[f32::NAN, 1.0], &prompt)
+            .is_err());
+    }
+
+    #[test]
+    fn a_one_token_prompt_is_complete_at_once() {
+        let mut scores = PromptScores::new(5, 3);
+        assert!(!scores.needs_rows(0, 1));
+        assert_eq!(scores.take_complete(1).unwrap().len(), 1);
     }
 }

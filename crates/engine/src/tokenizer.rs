@@ -18,6 +18,18 @@ pub struct TextTokenizer {
     template: ChatTemplate,
     eos_token_ids: BTreeSet<u32>,
     special_ids: BTreeSet<u32>,
+    /// `tokenizer_config.json`'s own fields, reported as they are (`/tokenizer_info`).
+    config_fields: ConfigFields,
+}
+
+/// What `tokenizer_config.json` says about itself, for clients that rebuild the tokenizer.
+#[derive(Debug, Clone, Default)]
+struct ConfigFields {
+    bos_token: Option<String>,
+    eos_token: Option<String>,
+    pad_token: Option<String>,
+    chat_template: Option<String>,
+    tokenizer_class: Option<String>,
 }
 
 fn read_json(path: &Path) -> Result<Option<Value>> {
@@ -45,24 +57,18 @@ fn token_text(value: Option<&Value>) -> Option<String> {
     }
 }
 
-/// The chat template of `tokenizer_config.json` (a string, or the one named "default" of a
-/// list), ChatML when there is none.
-fn chat_template(config: &Value, bos: Option<String>, eos: Option<String>) -> Result<ChatTemplate> {
-    match config.get("chat_template") {
-        Some(Value::String(source)) => ChatTemplate::new(source, bos, eos),
-        Some(Value::Array(named)) => {
-            let default = named
-                .iter()
-                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"));
-            match default
-                .and_then(|t| t.get("template"))
-                .and_then(Value::as_str)
-            {
-                Some(source) => ChatTemplate::new(source, bos, eos),
-                None => Ok(ChatTemplate::chatml()),
-            }
-        }
-        _ => Ok(ChatTemplate::chatml()),
+/// The chat template source of `tokenizer_config.json`: a string, or the one named "default"
+/// of a list.
+fn chat_template_source(config: &Value) -> Option<String> {
+    match config.get("chat_template")? {
+        Value::String(source) => Some(source.clone()),
+        Value::Array(named) => named
+            .iter()
+            .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+            .and_then(|t| t.get("template"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
     }
 }
 
@@ -129,7 +135,21 @@ impl TextTokenizer {
             })?;
         let bos = token_text(tokenizer_config.get("bos_token"));
         let eos = token_text(tokenizer_config.get("eos_token"));
-        let template = chat_template(tokenizer_config, bos, eos.clone())?;
+        let source = chat_template_source(tokenizer_config);
+        let template = match &source {
+            Some(source) => ChatTemplate::new(source, bos.clone(), eos.clone())?,
+            None => ChatTemplate::chatml(),
+        };
+        let config_fields = ConfigFields {
+            bos_token: bos,
+            eos_token: eos.clone(),
+            pad_token: token_text(tokenizer_config.get("pad_token")),
+            chat_template: source,
+            tokenizer_class: tokenizer_config
+                .get("tokenizer_class")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        };
         let mut eos_token_ids = eos_ids(generation_config);
         if let Some(id) = eos.as_deref().and_then(|t| inner.token_to_id(t)) {
             eos_token_ids.insert(id);
@@ -145,6 +165,7 @@ impl TextTokenizer {
             template,
             eos_token_ids,
             special_ids,
+            config_fields,
         })
     }
 
@@ -177,6 +198,31 @@ impl TextTokenizer {
     /// tokenizer's `eos_token`.
     pub fn eos_token_ids(&self) -> &BTreeSet<u32> {
         &self.eos_token_ids
+    }
+
+    /// `tokenizer_config.json`'s `bos_token`, if it names one.
+    pub fn bos_token(&self) -> Option<&str> {
+        self.config_fields.bos_token.as_deref()
+    }
+
+    /// `tokenizer_config.json`'s `eos_token`, if it names one.
+    pub fn eos_token(&self) -> Option<&str> {
+        self.config_fields.eos_token.as_deref()
+    }
+
+    /// `tokenizer_config.json`'s `pad_token`, if it names one.
+    pub fn pad_token(&self) -> Option<&str> {
+        self.config_fields.pad_token.as_deref()
+    }
+
+    /// The checkpoint's chat template source; `None` when it has none (ChatML is used then).
+    pub fn chat_template_source(&self) -> Option<&str> {
+        self.config_fields.chat_template.as_deref()
+    }
+
+    /// `tokenizer_config.json`'s `tokenizer_class` (`Qwen2Tokenizer`...), if given.
+    pub fn tokenizer_class(&self) -> Option<&str> {
+        self.config_fields.tokenizer_class.as_deref()
     }
 
     /// Whether `id` is a special token (left out of text when skipping special tokens).

@@ -1,15 +1,18 @@
 //! The engine streams of one HTTP request, merged: a completion with several prompts runs one
 //! engine request per prompt, and its choices are numbered `prompt * n + choice` as OpenAI does.
-//! Timing metrics are recorded as tokens arrive.
+//! Timing metrics are recorded as tokens arrive. Also the logprob shapes built from tokens.
+
+use std::collections::BTreeMap;
 
 use futures_util::stream::{select_all, SelectAll, StreamExt};
 use switchboard_engine::{
-    FinishReason, GenerateEvent, GeneratedToken, GenerationStream, TextTokenizer, Usage,
+    FinishReason, GenerateEvent, GeneratedToken, GenerationStream, PromptToken, TextTokenizer,
+    TokenLogprob, Usage,
 };
 
 use crate::error::ApiError;
 use crate::metrics::RequestTimer;
-use crate::openai::{ChatChoice, ChatTokenLogprob, CompletionChoice, CompletionLogprobs};
+use crate::openai::{ChatChoice, ChatTokenLogprob, CompletionLogprobs};
 
 type Tagged = futures_util::stream::Map<
     GenerationStream,
@@ -33,9 +36,23 @@ pub(crate) enum Update {
     Failed(String),
 }
 
+/// An [`Update`], or a scored prompt (only requests that asked for prompt logprobs get one).
+#[derive(Debug)]
+pub(crate) enum Progress {
+    /// Prompt `prompt` (its choices are `prompt * n..(prompt + 1) * n`) scored, token by token;
+    /// before any update of those choices.
+    Prompt {
+        prompt: usize,
+        tokens: Vec<PromptToken>,
+    },
+    Update(Update),
+}
+
 /// The streams of one HTTP request. Dropping it cancels whatever still runs.
 pub(crate) struct Generations {
     merged: SelectAll<Tagged>,
+    /// Choices per prompt.
+    n: usize,
     running: usize,
     usage: Usage,
     timer: RequestTimer,
@@ -63,6 +80,7 @@ impl Generations {
         });
         Self {
             merged: select_all(tagged),
+            n: n.max(1),
             running,
             usage: Usage::default(),
             timer,
@@ -71,17 +89,41 @@ impl Generations {
         }
     }
 
-    /// The next update; `None` after `Done` or `Failed`.
+    /// Choices per prompt.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The next update; `None` after `Done` or `Failed`. Scored prompts are skipped: use
+    /// [`Generations::progress`] to see them.
     pub async fn next(&mut self) -> Option<Update> {
+        loop {
+            match self.progress().await? {
+                Progress::Update(update) => return Some(update),
+                Progress::Prompt { .. } => continue,
+            }
+        }
+    }
+
+    /// The next update or scored prompt; `None` after `Done` or `Failed`.
+    pub async fn progress(&mut self) -> Option<Progress> {
         if self.ended {
             return None;
         }
         loop {
             let Some((offset, event)) = self.merged.next().await else {
                 self.ended = true;
-                return Some(Update::Failed("the engine stopped before finishing".into()));
+                return Some(Progress::Update(Update::Failed(
+                    "the engine stopped before finishing".into(),
+                )));
             };
-            match event {
+            let update = match event {
+                GenerateEvent::PromptLogprobs { tokens } => {
+                    return Some(Progress::Prompt {
+                        prompt: offset / self.n,
+                        tokens,
+                    })
+                }
                 GenerateEvent::Delta {
                     choice,
                     text,
@@ -91,39 +133,41 @@ impl Generations {
                     if text.is_empty() && !self.want_tokens {
                         continue;
                     }
-                    return Some(Update::Text {
+                    Update::Text {
                         choice: offset + choice,
                         text,
                         tokens,
-                    });
+                    }
                 }
-                GenerateEvent::Finished { choice, reason, .. } => {
-                    return Some(Update::Finished {
-                        choice: offset + choice,
-                        reason,
-                    })
-                }
+                GenerateEvent::Finished { choice, reason, .. } => Update::Finished {
+                    choice: offset + choice,
+                    reason,
+                },
                 GenerateEvent::Done { usage } => {
                     self.usage.prompt_tokens += usage.prompt_tokens;
                     self.usage.completion_tokens += usage.completion_tokens;
                     self.running -= 1;
-                    if self.running == 0 {
-                        self.ended = true;
-                        self.timer.finished(self.usage.prompt_tokens);
-                        return Some(Update::Done(self.usage));
+                    if self.running > 0 {
+                        continue;
                     }
+                    self.ended = true;
+                    self.timer.finished(self.usage.prompt_tokens);
+                    Update::Done(self.usage)
                 }
                 GenerateEvent::Error { message } => {
                     self.ended = true;
-                    return Some(Update::Failed(message));
+                    Update::Failed(message)
                 }
-            }
+            };
+            return Some(Progress::Update(update));
         }
     }
 }
 
 /// One choice of a whole (non-streamed) response, filled as updates arrive.
 pub(crate) trait ChoiceSink {
+    /// The choice's prompt, scored (text completions with `echo` and `logprobs`); comes first.
+    fn prompt(&mut self, _tokenizer: &TextTokenizer, _tokens: &[PromptToken]) {}
     /// New text of this choice and the tokens behind it.
     fn text(&mut self, tokenizer: &TextTokenizer, text: String, tokens: &[GeneratedToken]);
     /// The choice ended.
@@ -138,27 +182,38 @@ impl Generations {
         choices: &mut [impl ChoiceSink],
         tokenizer: &TextTokenizer,
     ) -> Result<Usage, ApiError> {
+        let n = self.n;
         loop {
-            match self.next().await {
-                Some(Update::Text {
+            let update = match self.progress().await {
+                Some(Progress::Prompt { prompt, tokens }) => {
+                    let first = prompt * n;
+                    for out in choices.iter_mut().skip(first).take(n) {
+                        out.prompt(tokenizer, &tokens);
+                    }
+                    continue;
+                }
+                Some(Progress::Update(update)) => update,
+                None => return Err(ApiError::Internal("the generation ended early".into())),
+            };
+            match update {
+                Update::Text {
                     choice,
                     text,
                     tokens,
-                }) => {
+                } => {
                     if let Some(out) = choices.get_mut(choice) {
                         out.text(tokenizer, text, &tokens);
                     }
                 }
-                Some(Update::Finished { choice, reason }) => {
+                Update::Finished { choice, reason } => {
                     if let Some(out) = choices.get_mut(choice) {
                         out.finished(reason);
                     }
                 }
-                Some(Update::Done(usage)) => return Ok(usage),
-                Some(Update::Failed(message)) => {
+                Update::Done(usage) => return Ok(usage),
+                Update::Failed(message) => {
                     return Err(ApiError::Internal(format!("generation failed: {message}")))
                 }
-                None => return Err(ApiError::Internal("the generation ended early".into())),
             }
         }
     }
@@ -170,23 +225,6 @@ impl ChoiceSink for ChatChoice {
         if let Some(logprobs) = &mut self.logprobs {
             logprobs.content.extend(chat_logprobs(tokenizer, tokens));
         }
-    }
-
-    fn finished(&mut self, reason: FinishReason) {
-        self.finish_reason = Some(reason.as_str());
-    }
-}
-
-impl ChoiceSink for CompletionChoice {
-    fn text(&mut self, tokenizer: &TextTokenizer, text: String, tokens: &[GeneratedToken]) {
-        if let Some(logprobs) = &mut self.logprobs {
-            let more = completion_logprobs(tokenizer, tokens, self.text.len());
-            logprobs.tokens.extend(more.tokens);
-            logprobs.token_logprobs.extend(more.token_logprobs);
-            logprobs.top_logprobs.extend(more.top_logprobs);
-            logprobs.text_offset.extend(more.text_offset);
-        }
-        self.text.push_str(&text);
     }
 
     fn finished(&mut self, reason: FinishReason) {
@@ -211,7 +249,7 @@ pub(crate) fn chat_logprobs(
             let (token, bytes) = token_text(tokenizer, t.id);
             ChatTokenLogprob {
                 token,
-                logprob: t.logprob.unwrap_or(0.0),
+                logprob: clamp(t.logprob.unwrap_or(0.0)),
                 bytes,
                 top_logprobs: Some(
                     t.top_logprobs
@@ -220,7 +258,7 @@ pub(crate) fn chat_logprobs(
                             let (token, bytes) = token_text(tokenizer, alt.token);
                             ChatTokenLogprob {
                                 token,
-                                logprob: alt.logprob,
+                                logprob: clamp(alt.logprob),
                                 bytes,
                                 top_logprobs: None,
                             }
@@ -232,25 +270,149 @@ pub(crate) fn chat_logprobs(
         .collect()
 }
 
-/// Legacy completion logprobs of `tokens`, whose text starts at `offset` in the choice's text.
-pub(crate) fn completion_logprobs(
-    tokenizer: &TextTokenizer,
-    tokens: &[GeneratedToken],
-    mut offset: usize,
-) -> CompletionLogprobs {
-    let mut out = CompletionLogprobs::default();
-    for t in tokens {
-        let (text, _) = token_text(tokenizer, t.id);
-        out.text_offset.push(offset);
-        offset += text.len();
-        out.tokens.push(text);
-        out.token_logprobs.push(t.logprob.unwrap_or(0.0));
-        out.top_logprobs.push(
-            t.top_logprobs
-                .iter()
-                .map(|alt| (token_text(tokenizer, alt.token).0, alt.logprob))
-                .collect(),
+/// The lowest logprob reported, as vLLM clamps: JSON has no −∞, and clients sum these.
+pub(crate) const MIN_LOGPROB: f32 = -9999.0;
+
+fn clamp(logprob: f32) -> f32 {
+    // NaN never reaches here (the engine refuses NaN logits); max() would pick the bound.
+    logprob.max(MIN_LOGPROB)
+}
+
+/// One scored token, generated or from the prompt.
+pub(crate) struct ScoredToken<'a> {
+    pub id: u32,
+    /// `None` for the first prompt token, which nothing predicts.
+    pub logprob: Option<f32>,
+    pub top: &'a [TokenLogprob],
+}
+
+impl<'a> From<&'a GeneratedToken> for ScoredToken<'a> {
+    fn from(t: &'a GeneratedToken) -> Self {
+        Self {
+            id: t.id,
+            logprob: t.logprob,
+            top: &t.top_logprobs,
+        }
+    }
+}
+
+impl<'a> From<&'a PromptToken> for ScoredToken<'a> {
+    fn from(t: &'a PromptToken) -> Self {
+        Self {
+            id: t.id,
+            logprob: t.logprob,
+            top: &t.top_logprobs,
+        }
+    }
+}
+
+impl CompletionLogprobs {
+    /// Appends `tokens`, the first of which starts at character `offset` of the choice's text
+    /// (each next one after the previous token's text); returns the offset after the last.
+    /// `top_logprobs[i]` holds the alternatives and always the actual token (up to k + 1
+    /// entries, as OpenAI and vLLM report them); an unscored token gets `null` in both lists.
+    pub(crate) fn extend<'a>(
+        &mut self,
+        tokenizer: &TextTokenizer,
+        tokens: impl IntoIterator<Item = ScoredToken<'a>>,
+        mut offset: usize,
+    ) -> usize {
+        for t in tokens {
+            let (text, _) = token_text(tokenizer, t.id);
+            self.text_offset.push(offset);
+            offset += text.chars().count();
+            let top = t.logprob.map(|logprob| {
+                let mut top: BTreeMap<String, f32> = t
+                    .top
+                    .iter()
+                    .map(|alt| (token_text(tokenizer, alt.token).0, clamp(alt.logprob)))
+                    .collect();
+                top.insert(text.clone(), clamp(logprob));
+                top
+            });
+            self.token_logprobs.push(t.logprob.map(clamp));
+            self.top_logprobs.push(top);
+            self.tokens.push(text);
+        }
+        offset
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn tokenizer() -> TextTokenizer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/golden/base");
+        TextTokenizer::from_dir(&dir).unwrap()
+    }
+
+    #[test]
+    fn legacy_logprobs_hold_the_token_clamp_and_count_characters() {
+        let tokenizer = tokenizer();
+        let ascii = tokenizer.encode("the cell").unwrap();
+        // A two-byte character: two byte tokens, each shown as U+FFFD (1 char, 3 bytes).
+        let split = tokenizer.encode("é").unwrap();
+        assert_eq!((ascii.len(), split.len()), (2, 2));
+        let alt = |token, logprob| TokenLogprob { token, logprob };
+        let prompt = [
+            PromptToken {
+                id: ascii[0],
+                logprob: None,
+                top_logprobs: Vec::new(),
+            },
+            PromptToken {
+                id: ascii[1],
+                logprob: Some(f32::NEG_INFINITY),
+                top_logprobs: vec![alt(split[0], -0.5)],
+            },
+        ];
+        let generated = [GeneratedToken {
+            id: split[1],
+            logprob: Some(-0.5),
+            top_logprobs: vec![alt(split[1], -0.5)],
+        }];
+        let mut out = CompletionLogprobs::default();
+        let end = out.extend(&tokenizer, prompt.iter().map(ScoredToken::from), 0);
+        let end = out.extend(&tokenizer, generated.iter().map(ScoredToken::from), end);
+
+        assert_eq!(out.token_logprobs, [None, Some(MIN_LOGPROB), Some(-0.5)]);
+        assert_eq!(out.top_logprobs[0], None);
+        // The alternative and the actual token: k + 1 entries, both clamped.
+        let top = out.top_logprobs[1].as_ref().unwrap();
+        assert_eq!(top.len(), 2);
+        assert_eq!(top[&out.tokens[1]], MIN_LOGPROB);
+        // The actual token is also the alternative: one entry.
+        assert_eq!(out.top_logprobs[2].as_ref().unwrap().len(), 1);
+        let text: String = out.tokens.concat();
+        let chars = |s: &str| s.chars().count();
+        assert_eq!(out.text_offset[0], 0);
+        assert_eq!(out.text_offset[1], chars(&out.tokens[0]));
+        assert_eq!(
+            out.text_offset[2],
+            chars(&out.tokens[0]) + chars(&out.tokens[1])
+        );
+        assert_eq!(end, chars(&text));
+    }
+
+    #[test]
+    fn chat_logprobs_are_clamped() {
+        let tokenizer = tokenizer();
+        let token = GeneratedToken {
+            id: 5,
+            logprob: Some(f32::NEG_INFINITY),
+            top_logprobs: vec![TokenLogprob {
+                token: 6,
+                logprob: -1e30,
+            }],
+        };
+        let out = chat_logprobs(&tokenizer, &[token]);
+        assert_eq!(out[0].logprob, MIN_LOGPROB);
+        assert_eq!(
+            out[0].top_logprobs.as_ref().unwrap()[0].logprob,
+            MIN_LOGPROB
         );
     }
-    out
 }

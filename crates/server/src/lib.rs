@@ -26,6 +26,8 @@ mod validate;
 
 use std::future::Future;
 
+use axum::serve::ListenerExt;
+
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use metrics::install_metrics;
 pub use openai::{RouteInfo, Source};
@@ -49,6 +51,13 @@ pub async fn serve(
         tracing::info!("shutting down: draining in-flight requests");
         draining.start_draining();
     };
+    // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm holds the first
+    // chunk back until the client's delayed ACK (~40 ms of false time to first token).
+    let listener = listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, app(state))
         .with_graceful_shutdown(signal)
         .await?;

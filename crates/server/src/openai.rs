@@ -120,7 +120,8 @@ pub struct CompletionRequest {
     pub sampling: SamplingFields,
     /// Legacy logprobs: the number of alternatives per position (0–5 at OpenAI, 20 here).
     pub logprobs: Option<i64>,
-    /// Not supported (refused when true).
+    /// Put the prompt before the completion: its text, and with `logprobs` its tokens scored
+    /// by the model (what lm-evaluation-harness reads for loglikelihood tasks).
     pub echo: Option<bool>,
     /// Not supported (refused unless 1 or equal to `n`).
     pub best_of: Option<i64>,
@@ -253,12 +254,13 @@ pub struct ChatCompletionChunk {
     pub sources: Option<Vec<Source>>,
 }
 
-/// Legacy completion logprobs.
+/// Legacy completion logprobs. With `echo`, the first prompt token has no logprob: its
+/// `token_logprobs` and `top_logprobs` entries are `null`.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct CompletionLogprobs {
     pub tokens: Vec<String>,
-    pub token_logprobs: Vec<f32>,
-    pub top_logprobs: Vec<BTreeMap<String, f32>>,
+    pub token_logprobs: Vec<Option<f32>>,
+    pub top_logprobs: Vec<Option<BTreeMap<String, f32>>>,
     pub text_offset: Vec<usize>,
 }
 
@@ -319,4 +321,56 @@ pub struct LoadAdapterRequest {
 #[derive(Debug, Clone, Deserialize)]
 pub struct UnloadAdapterRequest {
     pub lora_name: String,
+}
+
+/// `POST /tokenize` (vLLM's body): a prompt, or a conversation rendered with the chat template.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenizeRequest {
+    /// Accepted for compatibility; every model served shares the base's tokenizer.
+    pub model: Option<String>,
+    pub prompt: Option<String>,
+    pub messages: Option<Vec<WireMessage>>,
+    /// Default: true for `prompt`, false for `messages` (the template has its own).
+    pub add_special_tokens: Option<bool>,
+    /// With `messages`: end with the assistant's turn opening (default true).
+    pub add_generation_prompt: Option<bool>,
+    /// Also return each token as text.
+    pub return_token_strs: Option<bool>,
+}
+
+/// The answer of `POST /tokenize`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenizeResponse {
+    pub count: usize,
+    pub max_model_len: usize,
+    pub tokens: Vec<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_strs: Option<Vec<String>>,
+}
+
+/// `POST /detokenize`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DetokenizeRequest {
+    /// Accepted for compatibility; every model served shares the base's tokenizer.
+    pub model: Option<String>,
+    /// Signed, so that a negative id gets a clear error instead of a parse failure.
+    pub tokens: Vec<i64>,
+}
+
+/// The answer of `POST /detokenize`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DetokenizeResponse {
+    pub prompt: String,
+}
+
+/// `GET /tokenizer_info`: what a client needs to tokenize as the server does (vLLM's shape).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TokenizerInfo {
+    pub tokenizer_class: String,
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+    pub pad_token: Option<String>,
+    pub chat_template: Option<String>,
+    pub model_max_length: usize,
+    pub vocab_size: usize,
 }

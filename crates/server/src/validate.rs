@@ -7,7 +7,7 @@ use switchboard_engine::{ChatMessage, SamplingParams, MAX_TOP_LOGPROBS};
 use crate::error::ApiError;
 use crate::openai::{
     ChatCompletionRequest, CompletionRequest, MessageContent, PromptField, SamplingFields,
-    StopField,
+    StopField, WireMessage,
 };
 
 /// Most stop strings per request.
@@ -35,21 +35,32 @@ fn non_negative(param: &str, value: Option<i64>) -> Result<Option<usize>, ApiErr
     }
 }
 
+/// `max_completion_tokens` (which wins) or `max_tokens`, and the name of the one given.
+fn max_tokens(fields: &SamplingFields) -> Result<(Option<usize>, &'static str), ApiError> {
+    match (fields.max_completion_tokens, fields.max_tokens) {
+        (Some(v), _) => Ok((
+            non_negative("max_completion_tokens", Some(v))?,
+            "max_completion_tokens",
+        )),
+        (None, v) => Ok((non_negative("max_tokens", v)?, "max_tokens")),
+    }
+}
+
 /// The sampling parameters of either API (logprobs are set by the caller).
 pub fn sampling(fields: &SamplingFields) -> Result<(SamplingParams, Delivery), ApiError> {
-    let defaults = SamplingParams::default();
-    let max_tokens = match (fields.max_completion_tokens, fields.max_tokens) {
-        (Some(v), _) => non_negative("max_completion_tokens", Some(v))?,
-        (None, v) => non_negative("max_tokens", v)?,
-    };
+    let (max_tokens, param) = max_tokens(fields)?;
     if max_tokens == Some(0) {
-        let param = if fields.max_completion_tokens.is_some() {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
         return Err(ApiError::invalid(param, "must be at least 1"));
     }
+    sampling_with(fields, max_tokens)
+}
+
+/// The sampling parameters with `max_tokens` already decided.
+fn sampling_with(
+    fields: &SamplingFields,
+    max_tokens: Option<usize>,
+) -> Result<(SamplingParams, Delivery), ApiError> {
+    let defaults = SamplingParams::default();
     let stop = match &fields.stop {
         None => Vec::new(),
         Some(StopField::One(s)) => vec![s.clone()],
@@ -109,6 +120,7 @@ pub fn sampling(fields: &SamplingFields) -> Result<(SamplingParams, Delivery), A
         n,
         logprobs: false,
         top_logprobs: 0,
+        prompt_logprobs: None,
         skip_special_tokens: fields.skip_special_tokens.unwrap_or(true),
     };
     let stream = fields.stream.unwrap_or(false);
@@ -127,60 +139,7 @@ pub fn sampling(fields: &SamplingFields) -> Result<(SamplingParams, Delivery), A
 pub fn chat(
     request: &ChatCompletionRequest,
 ) -> Result<(Vec<ChatMessage>, SamplingParams, Delivery), ApiError> {
-    if request.messages.is_empty() {
-        return Err(ApiError::invalid(
-            "messages",
-            "must contain at least one message",
-        ));
-    }
-    let mut messages = Vec::with_capacity(request.messages.len());
-    for (i, message) in request.messages.iter().enumerate() {
-        let role = match message.role.as_str() {
-            "system" | "developer" => "system",
-            "user" => "user",
-            "assistant" => "assistant",
-            other => {
-                return Err(ApiError::invalid(
-                    &format!("messages[{i}].role"),
-                    format!("unsupported role `{other}`; use system, developer, user or assistant"),
-                ))
-            }
-        };
-        let content = match &message.content {
-            None if role == "assistant" => String::new(),
-            None => {
-                return Err(ApiError::invalid(
-                    &format!("messages[{i}].content"),
-                    "is required",
-                ))
-            }
-            Some(MessageContent::Text(text)) => text.clone(),
-            Some(MessageContent::Parts(parts)) => {
-                let mut text = String::new();
-                for (j, part) in parts.iter().enumerate() {
-                    match (part.kind.as_str(), &part.text) {
-                        ("text", Some(t)) => text.push_str(t),
-                        ("text", None) => {
-                            return Err(ApiError::invalid(
-                                &format!("messages[{i}].content[{j}].text"),
-                                "is required for text parts",
-                            ))
-                        }
-                        (kind, _) => {
-                            return Err(ApiError::invalid(
-                                &format!("messages[{i}].content[{j}].type"),
-                                format!(
-                                    "content parts of type `{kind}` are not supported; only `text`"
-                                ),
-                            ))
-                        }
-                    }
-                }
-                text
-            }
-        };
-        messages.push(ChatMessage::new(role, content));
-    }
+    let messages = messages(&request.messages)?;
     let (mut params, delivery) = sampling(&request.sampling)?;
     let top_logprobs = non_negative("top_logprobs", request.top_logprobs)?.unwrap_or(0);
     let logprobs = request.logprobs.unwrap_or(false);
@@ -201,6 +160,66 @@ pub fn chat(
     Ok((messages, params, delivery))
 }
 
+/// A conversation as the engine takes it: roles mapped, text parts joined, every bad field named.
+pub fn messages(wire: &[WireMessage]) -> Result<Vec<ChatMessage>, ApiError> {
+    if wire.is_empty() {
+        return Err(ApiError::invalid(
+            "messages",
+            "must contain at least one message",
+        ));
+    }
+    let mut messages = Vec::with_capacity(wire.len());
+    for (i, message) in wire.iter().enumerate() {
+        let role = match message.role.as_str() {
+            "system" | "developer" => "system",
+            "user" => "user",
+            "assistant" => "assistant",
+            other => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].role"),
+                    format!("unsupported role `{other}`; use system, developer, user or assistant"),
+                ))
+            }
+        };
+        let content = match &message.content {
+            None if role == "assistant" => String::new(),
+            None => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].content"),
+                    "is required",
+                ))
+            }
+            Some(MessageContent::Text(text)) => text.clone(),
+            Some(MessageContent::Parts(parts)) => parts_text(i, parts)?,
+        };
+        messages.push(ChatMessage::new(role, content));
+    }
+    Ok(messages)
+}
+
+/// The text of message `i`'s content parts; only `text` parts are supported.
+fn parts_text(i: usize, parts: &[crate::openai::ContentPart]) -> Result<String, ApiError> {
+    let mut text = String::new();
+    for (j, part) in parts.iter().enumerate() {
+        match (part.kind.as_str(), &part.text) {
+            ("text", Some(t)) => text.push_str(t),
+            ("text", None) => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].content[{j}].text"),
+                    "is required for text parts",
+                ))
+            }
+            (kind, _) => {
+                return Err(ApiError::invalid(
+                    &format!("messages[{i}].content[{j}].type"),
+                    format!("content parts of type `{kind}` are not supported; only `text`"),
+                ))
+            }
+        }
+    }
+    Ok(text)
+}
+
 /// One prompt of a text completion.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CompletionPrompt {
@@ -213,16 +232,70 @@ pub enum CompletionPrompt {
 /// Most prompts in one completion request.
 pub const MAX_PROMPTS: usize = 64;
 
+/// A validated text completion request.
+#[derive(Debug, Clone)]
+pub struct CompletionSpec {
+    /// The prompts, each completed `params.n` times.
+    pub prompts: Vec<CompletionPrompt>,
+    pub params: SamplingParams,
+    pub delivery: Delivery,
+    /// Put each prompt before its completions: the text, and with `logprobs` the scored
+    /// prompt tokens (the engine's `prompt_logprobs`).
+    pub echo: bool,
+    /// `max_tokens: 0` with `echo`: the prompt alone is answered. The engine still runs one
+    /// step (as vLLM does); that token is neither shown nor counted.
+    pub hide_generated: bool,
+}
+
 /// A text completion's prompts and parameters.
-pub fn completion(
-    request: &CompletionRequest,
-) -> Result<(Vec<CompletionPrompt>, SamplingParams, Delivery), ApiError> {
-    if request.echo == Some(true) {
-        return Err(ApiError::invalid("echo", "echo is not supported"));
-    }
+pub fn completion(request: &CompletionRequest) -> Result<CompletionSpec, ApiError> {
     if request.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(ApiError::invalid("suffix", "suffix is not supported"));
     }
+    let prompts = completion_prompts(&request.prompt)?;
+    let echo = request.echo.unwrap_or(false);
+    let (max_tokens, param) = max_tokens(&request.sampling)?;
+    let hide_generated = max_tokens == Some(0);
+    if hide_generated && !echo {
+        return Err(ApiError::invalid(
+            param,
+            "must be at least 1 (0 is accepted only with `echo`, to score the prompt)",
+        ));
+    }
+    let max_tokens = if hide_generated { Some(1) } else { max_tokens };
+    let (mut params, delivery) = sampling_with(&request.sampling, max_tokens)?;
+    if let Some(best_of) = request.best_of {
+        if best_of != 1 && best_of != params.n as i64 {
+            return Err(ApiError::invalid(
+                "best_of",
+                "best_of other than n is not supported",
+            ));
+        }
+    }
+    // Legacy `logprobs: k` asks for the sampled token's logprob and k alternatives; with echo,
+    // the same for every prompt token.
+    if let Some(k) = non_negative("logprobs", request.logprobs)? {
+        if k > MAX_TOP_LOGPROBS {
+            return Err(ApiError::invalid(
+                "logprobs",
+                format!("must be between 0 and {MAX_TOP_LOGPROBS}"),
+            ));
+        }
+        params.logprobs = true;
+        params.top_logprobs = k;
+        params.prompt_logprobs = echo.then_some(k);
+    }
+    Ok(CompletionSpec {
+        prompts,
+        params,
+        delivery,
+        echo,
+        hide_generated,
+    })
+}
+
+/// `prompt` in any of its four shapes: text, texts, token ids, lists of token ids.
+fn completion_prompts(field: &PromptField) -> Result<Vec<CompletionPrompt>, ApiError> {
     let tokens = |ids: &[i64]| -> Result<Vec<u32>, ApiError> {
         ids.iter()
             .map(|&id| {
@@ -231,7 +304,7 @@ pub fn completion(
             })
             .collect()
     };
-    let prompts: Vec<CompletionPrompt> = match &request.prompt {
+    let prompts: Vec<CompletionPrompt> = match field {
         PromptField::Text(t) => vec![CompletionPrompt::Text(t.clone())],
         PromptField::Texts(ts) => ts.iter().cloned().map(CompletionPrompt::Text).collect(),
         PromptField::Tokens(ids) => vec![CompletionPrompt::Tokens(tokens(ids)?)],
@@ -249,27 +322,7 @@ pub fn completion(
             format!("at most {MAX_PROMPTS} prompts per request"),
         ));
     }
-    let (mut params, delivery) = sampling(&request.sampling)?;
-    if let Some(best_of) = request.best_of {
-        if best_of != 1 && best_of != params.n as i64 {
-            return Err(ApiError::invalid(
-                "best_of",
-                "best_of other than n is not supported",
-            ));
-        }
-    }
-    // Legacy `logprobs: k` asks for the sampled token's logprob and k alternatives.
-    if let Some(k) = non_negative("logprobs", request.logprobs)? {
-        if k > MAX_TOP_LOGPROBS {
-            return Err(ApiError::invalid(
-                "logprobs",
-                format!("must be between 0 and {MAX_TOP_LOGPROBS}"),
-            ));
-        }
-        params.logprobs = true;
-        params.top_logprobs = k;
-    }
-    Ok((prompts, params, delivery))
+    Ok(prompts)
 }
 
 #[cfg(test)]
@@ -377,22 +430,88 @@ mod tests {
             "model": "m", "prompt": ["a", "b"], "logprobs": 2, "n": 2
         }))
         .unwrap();
-        let (prompts, params, _) = completion(&request).unwrap();
-        assert_eq!(prompts.len(), 2);
-        assert!(params.logprobs);
-        assert_eq!(params.top_logprobs, 2);
+        let spec = completion(&request).unwrap();
+        assert_eq!(spec.prompts.len(), 2);
+        assert!(spec.params.logprobs);
+        assert_eq!(spec.params.top_logprobs, 2);
+        assert_eq!(
+            spec.params.prompt_logprobs, None,
+            "no echo, no prompt scoring"
+        );
         let tokens: CompletionRequest =
             serde_json::from_value(serde_json::json!({"model": "m", "prompt": [1, 2, 3]})).unwrap();
         assert_eq!(
-            completion(&tokens).unwrap().0,
+            completion(&tokens).unwrap().prompts,
             vec![CompletionPrompt::Tokens(vec![1, 2, 3])]
         );
-        let echo: CompletionRequest =
-            serde_json::from_value(serde_json::json!({"model": "m", "prompt": "x", "echo": true}))
-                .unwrap();
+        let negative: CompletionRequest =
+            serde_json::from_value(serde_json::json!({"model": "m", "prompt": [[1, -2]]})).unwrap();
         assert_eq!(
-            param_of(completion(&echo).unwrap_err()).as_deref(),
-            Some("echo")
+            param_of(completion(&negative).unwrap_err()).as_deref(),
+            Some("prompt")
         );
+    }
+
+    fn completion_request(json: serde_json::Value) -> CompletionRequest {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn echo_with_logprobs_scores_the_prompt() {
+        // lm-evaluation-harness' loglikelihood payload.
+        let spec = completion(&completion_request(serde_json::json!({
+            "model": "m", "prompt": [[1, 2], [3]], "temperature": 0, "max_tokens": 1,
+            "logprobs": 1, "seed": 1234, "echo": true
+        })))
+        .unwrap();
+        assert!(spec.echo && !spec.hide_generated);
+        assert_eq!(spec.prompts.len(), 2);
+        assert_eq!(spec.params.prompt_logprobs, Some(1));
+        assert_eq!(spec.params.top_logprobs, 1);
+        assert_eq!(spec.params.max_tokens, Some(1));
+        assert_eq!(spec.params.seed, Some(1234));
+
+        let text_only = completion(&completion_request(
+            serde_json::json!({"model": "m", "prompt": "x", "echo": true, "logprobs": null}),
+        ))
+        .unwrap();
+        assert!(text_only.echo);
+        assert_eq!(text_only.params.prompt_logprobs, None);
+        assert!(!text_only.params.logprobs);
+    }
+
+    #[test]
+    fn max_tokens_zero_needs_echo_and_then_runs_one_hidden_step() {
+        let spec = completion(&completion_request(serde_json::json!({
+            "model": "m", "prompt": "x", "echo": true, "max_tokens": 0, "logprobs": 0
+        })))
+        .unwrap();
+        assert!(spec.hide_generated);
+        assert_eq!(spec.params.max_tokens, Some(1));
+        assert_eq!(spec.params.prompt_logprobs, Some(0));
+        let refused = completion(&completion_request(
+            serde_json::json!({"model": "m", "prompt": "x", "max_tokens": 0}),
+        ))
+        .unwrap_err();
+        assert_eq!(param_of(refused).as_deref(), Some("max_tokens"));
+        let too_many = completion(&completion_request(
+            serde_json::json!({"model": "m", "prompt": "x", "echo": true, "logprobs": 21}),
+        ))
+        .unwrap_err();
+        assert_eq!(param_of(too_many).as_deref(), Some("logprobs"));
+    }
+
+    #[test]
+    fn vendor_sampling_fields_are_accepted() {
+        // `vllm bench serve` sends these.
+        let spec = completion(&completion_request(serde_json::json!({
+            "model": "m", "prompt": "x", "ignore_eos": true, "repetition_penalty": 1.1,
+            "seed": 7, "logprobs": null, "stream": true,
+            "stream_options": {"include_usage": true}
+        })))
+        .unwrap();
+        assert!(spec.params.ignore_eos);
+        assert_eq!(spec.params.repetition_penalty, 1.1);
+        assert!(spec.delivery.include_usage);
     }
 }

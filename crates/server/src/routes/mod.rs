@@ -7,6 +7,7 @@ mod completions;
 mod models;
 mod ops;
 mod reply;
+mod tokenize;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Request};
@@ -44,6 +45,13 @@ pub fn routes() -> Vec<(&'static str, Method, MethodRouter<AppState>)> {
             post(adapters::unload),
         ),
         ("/v1/lora_adapters", Method::GET, get(adapters::list)),
+        ("/tokenize", Method::POST, post(tokenize::tokenize)),
+        ("/detokenize", Method::POST, post(tokenize::detokenize)),
+        (
+            "/tokenizer_info",
+            Method::GET,
+            get(tokenize::tokenizer_info),
+        ),
         ("/health", Method::GET, get(ops::health)),
         ("/metrics", Method::GET, get(ops::metrics)),
     ]

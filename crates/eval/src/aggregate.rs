@@ -67,23 +67,12 @@ mod tests {
     use crate::results::Scoring;
 
     fn record(variant: &str, domain: &str, correct: bool) -> ItemRecord {
+        let id = format!("{domain}-{correct}");
         ItemRecord {
-            id: format!("{domain}-{correct}"),
-            domain: domain.into(),
-            variant: variant.into(),
-            model: "m".into(),
             correct,
-            scoring: Scoring::Loglikelihood,
-            routed_domain: None,
-            sources: Vec::new(),
             gold: Some(0),
             predicted: Some(0),
-            correct_norm: None,
-            loglikelihoods: Vec::new(),
-            output: None,
-            exact_match: None,
-            contains: None,
-            f1: None,
+            ..ItemRecord::unscored(&id, domain, variant, "m", Scoring::Loglikelihood)
         }
     }
 

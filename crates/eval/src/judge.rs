@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::client::{ChatMessage as Message, OpenAiClient};
 use crate::error::{EvalError, Result};
 use crate::stats::wilson;
+use crate::suite::read_jsonl;
 
 /// Sampling of one chat request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -72,24 +73,7 @@ pub struct JudgePrompt {
 /// Reads a JSONL prompt set: lines `{"id", "prompt" | "question" | "messages", "reference"?}`
 /// (generative evaluation items work as they are).
 pub fn load_prompts(path: &Path) -> Result<Vec<JudgePrompt>> {
-    let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut prompts = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with("//") {
-            continue;
-        }
-        let bad = |reason: String| EvalError::BadLine {
-            path: path.to_path_buf(),
-            line: index + 1,
-            reason,
-        };
-        let value: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        prompts.push(parse_prompt(&value, prompts.len()).map_err(bad)?);
-    }
+    let prompts = read_jsonl(path, parse_prompt)?;
     if prompts.is_empty() {
         return Err(EvalError::BadFile {
             path: path.to_path_buf(),

@@ -115,6 +115,31 @@ pub struct ItemRecord {
     pub f1: Option<f64>,
 }
 
+impl ItemRecord {
+    /// A record of `id` in `domain` answered by `model` under `variant`, with nothing scored
+    /// yet (`correct` false, every metric absent).
+    pub fn unscored(id: &str, domain: &str, variant: &str, model: &str, scoring: Scoring) -> Self {
+        Self {
+            id: id.to_string(),
+            domain: domain.to_string(),
+            variant: variant.to_string(),
+            model: model.to_string(),
+            correct: false,
+            scoring,
+            routed_domain: None,
+            sources: Vec::new(),
+            gold: None,
+            predicted: None,
+            correct_norm: None,
+            loglikelihoods: Vec::new(),
+            output: None,
+            exact_match: None,
+            contains: None,
+            f1: None,
+        }
+    }
+}
+
 /// How a run was made: where, when, how long, and anything a reader should know.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {

@@ -68,24 +68,7 @@ pub struct Answerer<'a> {
 
 /// A record with the item's identity and nothing scored yet.
 fn blank_record(item: &Item, who: Answerer<'_>, scoring: Scoring) -> ItemRecord {
-    ItemRecord {
-        id: item.id.clone(),
-        domain: item.domain.clone(),
-        variant: who.variant.to_string(),
-        model: who.model.to_string(),
-        correct: false,
-        scoring,
-        routed_domain: None,
-        sources: Vec::new(),
-        gold: None,
-        predicted: None,
-        correct_norm: None,
-        loglikelihoods: Vec::new(),
-        output: None,
-        exact_match: None,
-        contains: None,
-        f1: None,
-    }
+    ItemRecord::unscored(&item.id, &item.domain, who.variant, who.model, scoring)
 }
 
 /// The choices and gold index of a multiple-choice item, or a scoring error naming it.

@@ -147,11 +147,21 @@ fn jsonl_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn read_items(path: &Path) -> Result<Vec<Item>> {
+    read_jsonl(path, |value, _| parse_item(value))
+}
+
+/// Reads a JSONL file into records with `parse` (given each object and how many records came
+/// before it). Blank lines and lines starting with `//` are skipped; errors name the file and
+/// the line.
+pub(crate) fn read_jsonl<T>(
+    path: &Path,
+    mut parse: impl FnMut(&Value, usize) -> std::result::Result<T, String>,
+) -> Result<Vec<T>> {
     let text = std::fs::read_to_string(path).map_err(|source| EvalError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut items = Vec::new();
+    let mut records = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with("//") {
@@ -163,9 +173,9 @@ fn read_items(path: &Path) -> Result<Vec<Item>> {
             reason,
         };
         let value: Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        items.push(parse_item(&value).map_err(bad)?);
+        records.push(parse(&value, records.len()).map_err(bad)?);
     }
-    Ok(items)
+    Ok(records)
 }
 
 /// Checks one JSON object against the item schema, with a message naming the field.

@@ -17,22 +17,16 @@ fn records(
 ) -> Vec<ItemRecord> {
     (0..n)
         .map(|i| ItemRecord {
-            id: format!("{domain}-{i}"),
-            domain: domain.into(),
-            variant: variant.into(),
-            model: "qwen".into(),
             correct: right.contains(&i),
-            scoring: Scoring::Loglikelihood,
-            routed_domain: None,
-            sources: Vec::new(),
             gold: Some(0),
             predicted: Some(0),
-            correct_norm: None,
-            loglikelihoods: Vec::new(),
-            output: None,
-            exact_match: None,
-            contains: None,
-            f1: None,
+            ..ItemRecord::unscored(
+                &format!("{domain}-{i}"),
+                domain,
+                variant,
+                "qwen",
+                Scoring::Loglikelihood,
+            )
         })
         .collect()
 }

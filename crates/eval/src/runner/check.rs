@@ -112,22 +112,12 @@ mod tests {
 
     fn record(variant: &str, model: &str, lls: &[f64]) -> ItemRecord {
         ItemRecord {
-            id: "1".into(),
-            domain: "biology".into(),
-            variant: variant.into(),
-            model: model.into(),
             correct: true,
-            scoring: Scoring::Loglikelihood,
-            routed_domain: None,
-            sources: Vec::new(),
             gold: Some(0),
             predicted: Some(0),
             correct_norm: Some(true),
             loglikelihoods: lls.to_vec(),
-            output: None,
-            exact_match: None,
-            contains: None,
-            f1: None,
+            ..ItemRecord::unscored("1", "biology", variant, model, Scoring::Loglikelihood)
         }
     }
 

@@ -5,6 +5,7 @@ mod eval_cli;
 mod harness;
 mod judge_cli;
 mod model_cli;
+mod pushgateway_cli;
 mod routing;
 mod server;
 mod tools_cli;

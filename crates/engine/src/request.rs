@@ -132,7 +132,7 @@ pub enum GenerateEvent {
         choice: usize,
         /// New text.
         text: String,
-        /// New tokens (EOS and stop tokens are not included).
+        /// New tokens; an ending EOS or stop token is included (with no text), as vLLM reports it.
         tokens: Vec<GeneratedToken>,
     },
     /// A choice ended; no more deltas for it.
@@ -186,7 +186,7 @@ pub struct GenerationStream {
 pub struct ChoiceOutput {
     /// Full text (stop strings excluded).
     pub text: String,
-    /// Generated tokens in order (EOS and stop tokens excluded).
+    /// Generated tokens in order; an ending EOS or stop token is the last (it adds no text).
     pub tokens: Vec<GeneratedToken>,
     /// Why it ended.
     pub finish_reason: Option<FinishReason>,

@@ -76,21 +76,24 @@ impl Sequence {
     ) -> Result<SeqUpdate> {
         let id = sampled.token;
         self.completion_tokens += 1;
-        if stops.ends_generation(id) {
-            let (text, matched) = self.finish_text(tokenizer)?;
-            let stop = matched.map_or(StopMatch::Token(id), StopMatch::String);
-            return Ok(SeqUpdate {
-                text,
-                token: None,
-                finish: Some((FinishReason::Stop, Some(stop))),
-            });
-        }
-        self.tokens.push(id);
         let token = GeneratedToken {
             id,
             logprob: sampled.logprob,
             top_logprobs: sampled.top_logprobs,
         };
+        if stops.ends_generation(id) {
+            // The stop token is reported with its logprob (as vLLM does) but adds no text:
+            // scorers such as lm-evaluation-harness count on exactly `max_tokens` generated
+            // entries after the echoed prompt, whichever token was sampled.
+            let (text, matched) = self.finish_text(tokenizer)?;
+            let stop = matched.map_or(StopMatch::Token(id), StopMatch::String);
+            return Ok(SeqUpdate {
+                text,
+                token: Some(token),
+                finish: Some((FinishReason::Stop, Some(stop))),
+            });
+        }
+        self.tokens.push(id);
         let piece = self.decoder.push(tokenizer, id)?.unwrap_or_default();
         let outcome = self.stop.push(&piece);
         let mut text = outcome.text;

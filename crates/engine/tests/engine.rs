@@ -244,7 +244,8 @@ fn stop_token_ids_and_eos_end_generation() {
         .collect_blocking()
         .unwrap();
     let first = ids.iter().position(|&t| t == ids[4]).unwrap();
-    assert_eq!(out.choices[0].token_ids(), ids[..first]);
+    // The stop token is the last output token (as in vLLM) but adds no text.
+    assert_eq!(out.choices[0].token_ids(), ids[..=first]);
     assert_eq!(out.choices[0].stop, Some(StopMatch::Token(ids[4])));
     assert_eq!(
         out.usage.completion_tokens,
@@ -268,7 +269,8 @@ fn stop_token_ids_and_eos_end_generation() {
             .unwrap()
     };
     let stopped = forced(false);
-    assert_eq!(stopped.choices[0].tokens, vec![]);
+    assert_eq!(stopped.choices[0].token_ids(), vec![eos]);
+    assert_eq!(stopped.choices[0].text, "");
     assert_eq!(stopped.choices[0].stop, Some(StopMatch::Token(eos)));
     let ignored = forced(true);
     assert_eq!(ignored.choices[0].token_ids(), vec![eos; 5]);

@@ -275,3 +275,52 @@ fn prompt_scoring_is_opt_in_and_a_one_token_prompt_has_one_entry() {
         }]
     );
 }
+
+#[test]
+fn a_stop_token_is_reported_with_its_logprob_but_adds_no_text() {
+    // lm-evaluation-harness reads `token_logprobs[ctxlen:-1]` of an echo with max_tokens 1:
+    // the last entry must be the generated token even when that token ends the choice.
+    let fixture = Fixture::new(512);
+    let engine = fixture.engine(config(256));
+    let (_, tokenizer) = fixture.model();
+    let prompt = tokenizer.encode("The cell divides").unwrap();
+    let free = engine
+        .submit_blocking(GenerateRequest::new(
+            Prompt::Tokens(prompt.clone()),
+            None,
+            SamplingParams {
+                logprobs: true,
+                ignore_eos: true,
+                ..SamplingParams::greedy(1)
+            },
+        ))
+        .unwrap()
+        .collect_blocking()
+        .unwrap();
+    let first = free.choices[0].tokens[0].clone();
+    let stopped = engine
+        .submit_blocking(GenerateRequest::new(
+            Prompt::Tokens(prompt),
+            None,
+            SamplingParams {
+                logprobs: true,
+                stop_token_ids: vec![first.id],
+                ..SamplingParams::greedy(4)
+            },
+        ))
+        .unwrap()
+        .collect_blocking()
+        .unwrap();
+    let choice = &stopped.choices[0];
+    assert_eq!(choice.text, "", "a stop token adds no text");
+    assert_eq!(
+        choice.finish_reason,
+        Some(switchboard_engine::FinishReason::Stop)
+    );
+    assert_eq!(
+        choice.tokens,
+        vec![first],
+        "the stop token keeps its logprob"
+    );
+    assert_eq!(stopped.usage.completion_tokens, 1);
+}

@@ -1,4 +1,5 @@
-//! Bearer-key authentication: API keys for `/v1/*`, admin keys for adapter load and unload,
+//! Bearer-key authentication: API keys for `/v1/*` and the tokenizer routes (`/tokenize`,
+//! `/detokenize`, `/tokenizer_info`), admin keys for adapter load and unload,
 //! `/health` and `/metrics` open unless configured otherwise. Keys are compared in constant time.
 
 use axum::extract::{Request, State};

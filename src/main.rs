@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod bench_cmd;
+mod data_cmd;
 mod eval_cmd;
 mod hub;
 mod kb;
@@ -58,6 +59,12 @@ enum Command {
         #[command(subcommand)]
         command: eval_cmd::EvalCommand,
     },
+    /// Turn course material into training data: extract, synthesize with a teacher, filter,
+    /// split, convert, count.
+    Data {
+        #[command(subcommand)]
+        command: data_cmd::DataCommand,
+    },
     /// Load-test an OpenAI-compatible server: vLLM-style serving metrics, per adapter.
     Bench(bench_cmd::BenchArgs),
     /// Work with LoRA adapters.
@@ -100,6 +107,7 @@ fn main() -> Result<()> {
         Command::Model { command } => model_cmd::run(command),
         Command::Eval { command } => eval_cmd::run(command),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Data { command } => data_cmd::run(command),
         Command::Adapter {
             command: AdapterCommand::Merge { base, adapter, out },
         } => {

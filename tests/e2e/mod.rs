@@ -10,3 +10,6 @@ mod routing;
 mod server;
 mod tools_cli;
 mod train_cli;
+mod data_extract;
+mod data_synth;
+mod data_records;

@@ -14,7 +14,8 @@ use switchboard_rag::{PromptTemplate, Retriever};
 use switchboard_server::{AppState, DomainRouter, KbRetrieval, RagDefault, ServerConfig};
 
 /// Where the bundled default model and adapters live, relative to the repository.
-const DEFAULT_MODEL: &str = "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
+pub(crate) const DEFAULT_MODEL: &str =
+    "models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf";
 /// The bundled model's name in the API.
 const DEFAULT_MODEL_NAME: &str = "smollm2-135m-instruct";
 const DEFAULT_ADAPTERS: &str = "adapters";

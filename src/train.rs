@@ -25,7 +25,8 @@ pub struct TrainArgs {
     /// TOML file with any of the settings below; flags given here override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Base checkpoint directory (config.json, safetensors, tokenizer files).
+    /// Base model: a checkpoint directory (config.json, safetensors, tokenizer files) or, for
+    /// LoRA, a GGUF file [LoRA default: the bundled SmolLM2-135M-Instruct GGUF].
     #[arg(long)]
     base: Option<PathBuf>,
     /// Training JSONL files, comma-separated: `path` (named by file stem) or `name=path`.
@@ -233,7 +234,11 @@ pub fn run(command: TrainCommand) -> Result<()> {
         TrainCommand::Lora(args) => (Method::Lora, args),
         TrainCommand::Full(args) => (Method::Full, args),
     };
-    let config = args.into_config()?;
+    let mut config = args.into_config()?;
+    if config.base.is_none() && method == Method::Lora {
+        // Adapters belong to the model they are served on: by default, the bundled one.
+        config.base = Some(crate::serve::bundled(crate::serve::DEFAULT_MODEL));
+    }
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template(
             "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta}]",

@@ -1,6 +1,9 @@
 mod adapter_cli;
 mod bench_cli;
 mod bundled;
+mod data_extract;
+mod data_records;
+mod data_synth;
 mod eval_cli;
 mod harness;
 mod judge_cli;
@@ -10,6 +13,3 @@ mod routing;
 mod server;
 mod tools_cli;
 mod train_cli;
-mod data_extract;
-mod data_synth;
-mod data_records;

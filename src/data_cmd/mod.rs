@@ -4,6 +4,7 @@
 mod convert;
 mod extract;
 mod filter;
+mod overlap;
 mod split;
 mod stats;
 mod synth;
@@ -26,6 +27,8 @@ pub enum DataCommand {
     Split(Box<split::SplitArgs>),
     /// Convert records between the six formats the trainer reads.
     Convert(Box<convert::ConvertArgs>),
+    /// List training records that copy or paraphrase evaluation items (exit 1 if any).
+    Overlap(Box<overlap::OverlapArgs>),
     /// Count records by format and field, token lengths under the base model's tokenizer, and
     /// duplicates.
     Stats(Box<stats::StatsArgs>),
@@ -39,5 +42,6 @@ pub fn run(command: DataCommand) -> Result<()> {
         DataCommand::Split(args) => split::run(*args),
         DataCommand::Convert(args) => convert::run(*args),
         DataCommand::Stats(args) => stats::run(*args),
+        DataCommand::Overlap(args) => overlap::run(*args),
     }
 }

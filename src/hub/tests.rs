@@ -447,8 +447,8 @@ fn local_paths_and_non_ids_never_reach_the_network() {
         "/no/such/dir",
         "./missing/model.gguf",
         "a/b/c",
-        "../x",
-        "Org/Name@../x",
+        "../no-such-switchboard-model",
+        "Org/Name@../no-such-switchboard-model",
     ] {
         let msg = format!("{:#}", resolve_model_with(spec, &settings).expect_err(spec));
         assert!(msg.contains("neither an existing file"), "{spec}: {msg}");

@@ -13,3 +13,4 @@ mod routing;
 mod server;
 mod tools_cli;
 mod train_cli;
+mod training_data;

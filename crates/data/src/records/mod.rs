@@ -13,11 +13,13 @@
 //! * [`convert`]: between the six formats, verified against the trainer's reader;
 //!   [`teaching`] inverts the teaching-answer layout, [`text_layout`] lays a chat out as text.
 //! * [`stats`]: counts, token lengths under the base model's template, duplicates.
+//! * [`overlap`]: training records that copy or paraphrase evaluation items.
 
 pub mod convert;
 pub mod fields;
 pub mod filter;
 pub mod neardup;
+pub mod overlap;
 pub mod split;
 pub mod stats;
 pub mod teaching;
@@ -34,6 +36,7 @@ pub use filter::{
     filter_lines, filter_records, FilterOutcome, FilterRules, KeywordMode, LengthUnit, RuleCount,
 };
 pub use neardup::{NearDupConfig, UnionFind};
+pub use overlap::{find_overlaps, EvalText, OverlapConfig, OverlapHit, OverlapKind};
 pub use split::{split_records, SplitAssignment, SplitConfig, SplitReport, SPLIT_NAMES};
 pub use stats::{compute_stats, Stats, StatsOptions, TokenStats};
 

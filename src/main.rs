@@ -1,10 +1,9 @@
 //! The `switchboard` command: serve, and the tools around serving.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod adapter_cmd;
 mod bench_cmd;
 mod data_cmd;
 mod eval_cmd;
@@ -70,23 +69,7 @@ enum Command {
     /// Work with LoRA adapters.
     Adapter {
         #[command(subcommand)]
-        command: AdapterCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdapterCommand {
-    /// Fuse a PEFT LoRA adapter into its base and write a normal Hugging Face checkpoint.
-    Merge {
-        /// Base checkpoint directory (config.json + safetensors).
-        #[arg(long)]
-        base: PathBuf,
-        /// PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
-        #[arg(long)]
-        adapter: PathBuf,
-        /// Output directory; must not exist or be empty.
-        #[arg(long)]
-        out: PathBuf,
+        command: adapter_cmd::AdapterCommand,
     },
 }
 
@@ -108,22 +91,6 @@ fn main() -> Result<()> {
         Command::Eval { command } => eval_cmd::run(command),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Data { command } => data_cmd::run(command),
-        Command::Adapter {
-            command: AdapterCommand::Merge { base, adapter, out },
-        } => {
-            let report =
-                switchboard_model::merge_adapter(&base, &adapter, &out).with_context(|| {
-                    format!("merging {} into {}", adapter.display(), base.display())
-                })?;
-            println!(
-                "merged {} modules of {} into {} ({} tensors, copied {})",
-                report.merged_modules,
-                adapter.display(),
-                out.display(),
-                report.tensors,
-                report.copied_files.join(", ")
-            );
-            Ok(())
-        }
+        Command::Adapter { command } => adapter_cmd::run(command),
     }
 }

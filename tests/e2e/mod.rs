@@ -8,6 +8,7 @@ mod eval_cli;
 mod harness;
 mod judge_cli;
 mod model_cli;
+mod promote_cli;
 mod pushgateway_cli;
 mod routing;
 mod server;

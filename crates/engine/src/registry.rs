@@ -28,8 +28,12 @@ fn adapter_folders(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
         let path = entry.map_err(io_error)?.path();
-        if !path.is_dir() {
-            continue; // READMEs and other files beside the adapter folders
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if !path.is_dir() || hidden {
+            // READMEs beside the adapter folders; `.archive`, `.staging` of `adapter promote`.
+            continue;
         }
         if !path.join("adapter_config.json").is_file() {
             tracing::warn!(path = %path.display(), "skipped: no adapter_config.json");

@@ -386,7 +386,10 @@ impl OpenAiClient {
     }
 }
 
+mod admin;
 mod wire;
+
+pub use admin::ServedAdapter;
 
 use wire::{bad_response, clip, error_message, parse_echo, Failure};
 

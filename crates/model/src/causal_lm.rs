@@ -422,6 +422,9 @@ impl CausalLm {
             match logits_wanted {
                 LogitsWanted::Last => wanted_rows.push(rows.end as u32 - 1),
                 LogitsWanted::All => wanted_rows.extend(rows.start as u32..rows.end as u32),
+                LogitsWanted::Range { start, end } => {
+                    wanted_rows.extend((rows.start + start) as u32..(rows.start + end) as u32)
+                }
             }
             slices[*i] = (start, wanted_rows.len() - start);
         }
@@ -453,6 +456,14 @@ impl CausalLm {
                 return Err(ModelError::InvalidInput(format!(
                     "sequence {i} has no new tokens"
                 )));
+            }
+            if let LogitsWanted::Range { start, end } = seq.logits {
+                if start >= end || end > seq.tokens.len() {
+                    return Err(ModelError::InvalidInput(format!(
+                        "sequence {i} wants logits {start}..{end} of {} new tokens",
+                        seq.tokens.len()
+                    )));
+                }
             }
             let end = seq.cache.len() + seq.tokens.len();
             if end > self.config.max_positions() {

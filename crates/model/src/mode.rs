@@ -18,4 +18,12 @@ pub enum LogitsWanted {
     Last,
     /// Every new position: `[n_new, vocab]` (evaluation, training).
     All,
+    /// New positions `start..end`: `[end - start, vocab]`. A trainer asks only for the positions
+    /// that predict a target token; the LM head over a 49k vocabulary is a fifth of the FLOPs.
+    Range {
+        /// First wanted position, counted from the first new token.
+        start: usize,
+        /// One past the last wanted position.
+        end: usize,
+    },
 }

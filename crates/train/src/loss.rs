@@ -20,33 +20,58 @@ pub fn batch_nll(
     batch: &[LossItem<'_>],
     mode: ForwardMode,
 ) -> Result<(Tensor, usize)> {
-    let mut caches: Vec<_> = batch.iter().map(|_| model.new_cache()).collect();
-    let mut inputs: Vec<SeqInput<'_>> = batch
+    // Position t - 1 predicts token t; only the span of positions that predict a target gets
+    // logits (the prompt before the first answer token needs none).
+    let predicting: Vec<Vec<u32>> = batch
+        .iter()
+        .map(|(example, _)| {
+            (1..example.tokens.len())
+                .filter(|&t| example.targets[t])
+                .map(|t| t as u32 - 1)
+                .collect()
+        })
+        .collect();
+    let with_targets: Vec<usize> = (0..batch.len())
+        .filter(|&i| !predicting[i].is_empty())
+        .collect();
+    let device = model.device();
+    if with_targets.is_empty() {
+        return Ok((Tensor::zeros((), DType::F32, device)?, 0));
+    }
+    let mut caches: Vec<_> = with_targets.iter().map(|_| model.new_cache()).collect();
+    let mut inputs: Vec<SeqInput<'_>> = with_targets
         .iter()
         .zip(caches.iter_mut())
-        .map(|((example, adapter), cache)| SeqInput {
-            tokens: &example.tokens,
-            cache,
-            adapter: *adapter,
-            logits: LogitsWanted::All,
+        .map(|(&i, cache)| {
+            let (example, adapter) = batch[i];
+            let positions = &predicting[i];
+            SeqInput {
+                tokens: &example.tokens,
+                cache,
+                adapter,
+                logits: LogitsWanted::Range {
+                    start: positions[0] as usize,
+                    end: positions[positions.len() - 1] as usize + 1,
+                },
+            }
         })
         .collect();
     let logits = model.forward(&mut inputs, mode)?;
-    let device = model.device();
-    let mut rows = Vec::with_capacity(batch.len());
+    let mut rows = Vec::with_capacity(with_targets.len());
     let mut labels = Vec::new();
-    for ((example, _), seq_logits) in batch.iter().zip(&logits) {
-        // Position t - 1 predicts token t.
-        let positions: Vec<u32> = (1..example.tokens.len())
-            .filter(|&t| example.targets[t])
-            .map(|t| t as u32 - 1)
-            .collect();
-        if positions.is_empty() {
-            continue;
-        }
+    for (&i, seq_logits) in with_targets.iter().zip(&logits) {
+        let (example, _) = batch[i];
+        let positions = &predicting[i];
         labels.extend(positions.iter().map(|&p| example.tokens[p as usize + 1]));
-        let index = Tensor::from_vec(positions.clone(), positions.len(), device)?;
-        rows.push(seq_logits.index_select(&index, 0)?);
+        let first = positions[0];
+        let span = positions[positions.len() - 1] - first + 1;
+        if span as usize == positions.len() {
+            rows.push(seq_logits.clone());
+        } else {
+            let offsets: Vec<u32> = positions.iter().map(|&p| p - first).collect();
+            let index = Tensor::from_vec(offsets, positions.len(), device)?;
+            rows.push(seq_logits.index_select(&index, 0)?);
+        }
     }
     let count = labels.len();
     if count == 0 {

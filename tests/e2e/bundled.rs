@@ -1,5 +1,6 @@
 //! The bundled default: `switchboard serve` with no model flags serves the real SmolLM2 GGUF
-//! under its id, and it answers; another model with the bundled adapters folder starts.
+//! under its id with the four domain adapters, the router and the kb, and it answers; another
+//! model with the bundled adapters folder starts.
 
 use serde_json::json;
 
@@ -52,16 +53,30 @@ fn no_flags_serve_smollm2_which_answers_greedily() {
         assert!(text.contains("Paris"), "{text:?}");
         assert_eq!(reply["choices"][0]["finish_reason"], "stop");
 
-        // `auto` with no domain adapters loaded: the base answers, and says why.
+        // The bundled ensemble: the four domain adapters are served beside the base...
+        let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+        for domain in ["biology", "history", "security", "teaching"] {
+            assert!(ids.iter().any(|id| id == domain), "{domain} not served: {ids:?}");
+        }
+        // ...and `auto` answers a biology question through the biology adapter, with passages
+        // of the bundled kb (indexed at start) cited.
         let body = json!({
             "model": "auto",
             "messages": [{"role": "user", "content": "How do mitochondria produce ATP in cells?"}],
-            "temperature": 0, "max_tokens": 4, "rag": false,
+            "temperature": 0, "max_tokens": 8,
         });
         let (status, reply) = server.chat(&http, &body).await;
         assert_eq!(status, 200, "{reply}");
-        assert_eq!(reply["model"], BUNDLED_ID);
-        assert_eq!(reply["route"]["reason"], "adapter_not_loaded", "{reply}");
+        assert_eq!(reply["route"]["domain"], "biology", "{reply}");
+        assert_eq!(reply["route"]["adapter"], "biology", "{reply}");
+        assert_eq!(reply["model"], "biology", "{reply}");
+        let sources = reply["sources"].as_array().expect("cited sources");
+        assert!(
+            sources
+                .iter()
+                .any(|s| s["path"].as_str().is_some_and(|p| p.contains("biology"))),
+            "{reply}"
+        );
     });
 }
 

@@ -227,7 +227,12 @@ impl OpenAiClient {
 
     /// `GET /v1/models`.
     pub async fn models(&self) -> Result<Vec<ModelEntry>> {
-        let url = self.url.api("/models");
+        self.list("/models").await
+    }
+
+    /// GET an OpenAI-style list (`{"object": "list", "data": [...]}`) under `/v1`.
+    async fn list<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let url = self.url.api(path);
         let body = self.send(&url, None).await?;
         let data = body
             .get("data")

@@ -22,13 +22,7 @@ pub struct ServedAdapter {
 impl OpenAiClient {
     /// `GET /v1/lora_adapters`: the adapters the server holds.
     pub async fn lora_adapters(&self) -> Result<Vec<ServedAdapter>> {
-        let url = self.url.api("/lora_adapters");
-        let body = self.send(&url, None).await?;
-        let data = body
-            .get("data")
-            .cloned()
-            .ok_or_else(|| bad_response(&url, "no `data` list"))?;
-        serde_json::from_value(data).map_err(|e| bad_response(&url, &e.to_string()))
+        self.list("/lora_adapters").await
     }
 
     /// `POST /v1/load_lora_adapter`: loads `path` (inside the server's adapter root, relative to

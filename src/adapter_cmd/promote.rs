@@ -180,7 +180,13 @@ async fn promote(
         }
     };
     let served_variant = served.as_ref().map_or(BASE, |s| s.name.as_str());
-    let comparison = gate(args, &results, out, served_variant, &trial_name, domain)?;
+    let comparison = match gate(args, &results, out, served_variant, &trial_name, domain) {
+        Ok(comparison) => comparison,
+        Err(e) => {
+            let _ = store.discard(&staged);
+            return Err(e);
+        }
+    };
     if comparison.verdict != Verdict::Promote {
         store.discard(&staged)?;
         return Ok(Outcome {

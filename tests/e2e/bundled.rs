@@ -56,7 +56,10 @@ fn no_flags_serve_smollm2_which_answers_greedily() {
         // The bundled ensemble: the four domain adapters are served beside the base...
         let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
         for domain in ["biology", "history", "security", "teaching"] {
-            assert!(ids.iter().any(|id| id == domain), "{domain} not served: {ids:?}");
+            assert!(
+                ids.iter().any(|id| id == domain),
+                "{domain} not served: {ids:?}"
+            );
         }
         // ...and `auto` answers a biology question through the biology adapter, with passages
         // of the bundled kb (indexed at start) cited.

@@ -4,7 +4,8 @@
 # adapters/<domain>/, and measures base / adapter / RAG / adapter+RAG / auto on evals/ into the
 # table between the ensemble-table markers of README.md.
 #
-#   scripts/build-ensemble.sh            # everything (about 1 h 20 min on 2 cores, see README)
+#   scripts/build-ensemble.sh            # everything (about 2 h 10 min on 2 cores: 50 min training,
+#                                        # ~80 min eval, of which ~24 min per retrieval variant)
 #   scripts/build-ensemble.sh train      # splits and adapters only
 #   scripts/build-ensemble.sh eval       # the table only, over the installed adapters
 #
